@@ -1,0 +1,199 @@
+"""Finding, loading and caching the model and tokenizer.
+
+The driver loads only the tokenizer and config (cheap) to validate parameters
+against the model's real window; each executor Python worker loads the weights
+once and keeps them in `_MODEL_CACHE`, keyed by what changes the weights in
+memory (model, revision, device, dtype), so batches, tasks and UDFs that share a
+key share one copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from sparkner.params import LoadOptions
+
+logger = logging.getLogger("sparkner")
+
+# Model families whose position ids start after the padding index (RoBERTa's
+# `create_position_ids_from_input_ids`): they fit pad_token_id + 1 fewer tokens
+# than max_position_embeddings.
+_PADDING_OFFSET_MODEL_TYPES = frozenset(
+    {
+        "roberta",
+        "xlm-roberta",
+        "xlm-roberta-xl",
+        "camembert",
+        "longformer",
+        "data2vec-text",
+        "ibert",
+        "markuplm",
+        "roberta-prelayernorm",
+        "xmod",
+        "luke",
+        "mpnet",
+        "esm",
+    }
+)
+
+
+class ModelLoadError(OSError):
+    """The model or tokenizer could not be loaded; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """What chunking and aggregation need to know about a tokenizer and its model."""
+
+    window: int  # tokens per model call, special tokens included
+    num_special: int  # special tokens the tokenizer adds around one text
+    num_leading_special: int  # of which before the text ([CLS], <s>)
+    labels: tuple[str, ...]  # id2label as a tuple indexed by label id
+
+
+def _not_found_message(model: str, error: Exception) -> str:
+    local = os.path.exists(model)
+    where = (
+        f"the local path {model!r} exists but holds no loadable model"
+        if local
+        else f"{model!r} is not a local directory and could not be fetched from the Hugging Face Hub"
+    )
+    return (
+        f"Could not load model {model!r}: {where} ({type(error).__name__}: {error}). "
+        "Point `model` at a local copy (a directory with config.json and the weights, e.g. made with "
+        "`huggingface-cli download MODEL --local-dir DIR`), or, for a private or gated model, pass "
+        "token=... with a Hugging Face access token that may read it."
+    )
+
+
+def load_tokenizer(model: str, options: LoadOptions) -> Any:
+    """The fast tokenizer of `model`; slow (Python) tokenizers are refused.
+
+    sparkner needs character offsets for `start`/`end`, overflowing windows for long
+    texts and word ids for first/average/max: only fast tokenizers provide them.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model, use_fast=True, **options.as_kwargs())
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(_not_found_message(model, error)) from error
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(
+            f"model {model!r} has only a slow (Python) tokenizer ({type(tokenizer).__name__}); sparkner needs a fast "
+            "tokenizer (a tokenizer.json) for character offsets, long-text windows and word boundaries. Convert it "
+            "once with transformers (AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained(DIR)) "
+            "and point `model` at DIR."
+        )
+    return tokenizer
+
+
+def load_config(model: str, options: LoadOptions) -> Any:
+    """The model config, checked to be a token-classification model."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(model, **options.as_kwargs())
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(_not_found_message(model, error)) from error
+    architectures = getattr(config, "architectures", None) or []
+    if architectures and not any(name.endswith("ForTokenClassification") for name in architectures):
+        raise ValueError(
+            f"model {model!r} has no token-classification head (its architectures are {', '.join(architectures)}); "
+            "use a model fine-tuned for token classification (NER, PoS), whose architecture ends in "
+            "ForTokenClassification"
+        )
+    return config
+
+
+def position_limit(config: Any) -> int | None:
+    """How many tokens the model's position embeddings can take, if it has a limit."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    if getattr(config, "model_type", None) in _PADDING_OFFSET_MODEL_TYPES:
+        pad = getattr(config, "pad_token_id", None)
+        limit -= (pad if isinstance(pad, int) else 1) + 1
+    return limit
+
+
+def tokenizer_info(tokenizer: Any, config: Any) -> TokenizerInfo:
+    """The window length: `model_max_length`, capped by the model's position limit.
+
+    Some tokenizers report a huge `model_max_length` (a "no limit" sentinel); the
+    position embeddings are then the real bound.
+    """
+    candidates = [n for n in (tokenizer.model_max_length, position_limit(config)) if isinstance(n, int) and n > 0]
+    window = min(candidates) if candidates else 512
+    num_special = tokenizer.num_special_tokens_to_add(pair=False)
+    if window <= num_special:
+        raise ValueError(f"the model's window of {window} tokens leaves no room for text after {num_special} special tokens")
+    probe = tokenizer("a", add_special_tokens=True, return_special_tokens_mask=True)["special_tokens_mask"]
+    num_leading = probe.index(0) if 0 in probe else num_special
+    labels = tuple(str(config.id2label[i]) for i in range(len(config.id2label)))
+    return TokenizerInfo(window=window, num_special=num_special, num_leading_special=num_leading, labels=labels)
+
+
+def _dtype_kwargs(dtype: str | None) -> dict[str, Any]:
+    if dtype is None:
+        return {}
+    import torch
+    import transformers
+
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+    return {key: getattr(torch, dtype)}
+
+
+def load_model(model: str, options: LoadOptions, device: str, dtype: str | None) -> Any:
+    """Weights onto `device` in eval mode (safetensors preferred, as transformers does)."""
+    from transformers import AutoModelForTokenClassification
+
+    try:
+        loaded = AutoModelForTokenClassification.from_pretrained(model, **options.as_kwargs(), **_dtype_kwargs(dtype))
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(_not_found_message(model, error)) from error
+    return loaded.to(device).eval()
+
+
+def resolve_device(requested: str | None) -> str:
+    """The device this worker runs on.
+
+    Explicit choices win. Otherwise: the GPU Spark assigned to this task (its
+    `resources()["gpu"]`), else the first CUDA device, else the CPU.
+    """
+    import torch
+
+    if requested is not None:
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"device {requested!r} was asked for but CUDA is not available on this worker")
+        return "cuda:0" if requested == "cuda" else requested
+    try:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+    except ImportError:  # pragma: no cover - pyspark is a dependency
+        context = None
+    if context is not None and torch.cuda.is_available():
+        gpu = context.resources().get("gpu")
+        if gpu is not None and gpu.addresses:
+            return f"cuda:{gpu.addresses[0]}"
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+_MODEL_CACHE: dict[tuple[Any, ...], Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def cached_model(model: str, options: LoadOptions, device: str, dtype: str | None) -> Any:
+    """Load once per Python worker; later calls with the same key reuse the weights."""
+    key = (model, options.revision, options.trust_remote_code, device, dtype)
+    with _CACHE_LOCK:
+        if key not in _MODEL_CACHE:
+            logger.info("sparkner: loading model %s (revision %s) on %s, dtype %s", model, options.revision, device, dtype or "float32")
+            _MODEL_CACHE[key] = load_model(model, options, device, dtype)
+        return _MODEL_CACHE[key]

@@ -1,0 +1,86 @@
+"""The Spark glue: a vectorized iterator pandas UDF, and its SQL registration.
+
+Shaped like `pyspark.ml.functions.predict_batch_udf`: the factory validates on the
+driver (parameters, tokenizer, window) and ships only the validated `Settings`;
+each executor Python worker builds its `TokenClassifier` once, from a module-level
+cache, and streams Arrow batches through it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql.functions import pandas_udf
+
+from sparkner.classifier import TokenClassifier
+from sparkner.params import Settings, build_settings
+from sparkner.schema import entity_schema
+
+logger = logging.getLogger("sparkner")
+
+_WORKER_CLASSIFIERS: dict[Settings, TokenClassifier] = {}
+
+
+def worker_classifier(settings: Settings) -> TokenClassifier:
+    """One engine per (settings) per Python worker; the weights are shared further by `loading`."""
+    if settings not in _WORKER_CLASSIFIERS:
+        _WORKER_CLASSIFIERS[settings] = TokenClassifier.from_settings(settings)
+    return _WORKER_CLASSIFIERS[settings]
+
+
+def _limit_cpu_threads() -> None:
+    """Give torch the task's CPU share, so concurrent tasks on an executor do not oversubscribe cores."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    if context is None:
+        return
+    import torch
+
+    cpus = max(1, int(context.cpus()))
+    if torch.get_num_threads() != cpus:
+        torch.set_num_threads(cpus)
+
+
+def _texts(batch: pd.Series) -> list[str | None]:
+    """Arrow nulls arrive as None (or NaN for an all-null batch): both mean no text."""
+    return [None if text is None or (isinstance(text, float) and math.isnan(text)) else text for text in batch]
+
+
+def _make_udf(settings: Settings) -> Any:
+    def ner(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+        classifier = worker_classifier(settings)
+        if classifier.predictor.device.type == "cpu":
+            _limit_cpu_threads()
+        for batch in batches:
+            yield pd.Series(classifier(_texts(batch)), index=batch.index, dtype=object)
+
+    return pandas_udf(ner, returnType=entity_schema(settings.aggregation_strategy))  # type: ignore[call-overload]
+
+
+def ner_udf(model: Any, **options: Any) -> Any:
+    """A Spark function from a text column to an entities column.
+
+    >>> df.withColumn("entities", ner_udf("dslim/bert-base-NER")("text"))  # doctest: +SKIP
+
+    Takes the same options as `TokenClassifier`; all are validated here, on the
+    driver, before any job starts. The result is an iterator pandas UDF returning
+    `entity_schema(aggregation_strategy)`.
+    """
+    settings = build_settings(model, **options)
+    TokenClassifier.from_settings(settings)  # tokenizer, config and stride checked now, not on a worker
+    return _make_udf(settings)
+
+
+def register(spark: SparkSession, name: str, model: Any, **options: Any) -> Any:
+    """Register `ner_udf(model, **options)` for Spark SQL as `name`: `SELECT name(text) FROM docs`."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"function name {name!r} must be a SQL identifier such as 'ner'")
+    udf = ner_udf(model, **options)
+    spark.udf.register(name, udf)
+    return udf

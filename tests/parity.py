@@ -1,0 +1,30 @@
+"""Comparing sparkner's entities with the pipeline's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCORE_TOLERANCE = 1e-4
+
+
+def as_plain(entity: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline returns numpy scalars; compare plain values."""
+    return {key: (float(value) if key == "score" else value) for key, value in entity.items()}
+
+
+def assert_same_entities(ours: list[dict[str, Any]], reference: list[dict[str, Any]], context: str = "") -> None:
+    reference = [as_plain(entity) for entity in reference]
+    assert len(ours) == len(reference), f"{context}: {len(ours)} entities vs pipeline {len(reference)}\nours={ours}\nref={reference}"
+    for position, (mine, theirs) in enumerate(zip(ours, reference)):
+        assert set(mine) == set(theirs), f"{context} #{position}: keys {sorted(mine)} vs {sorted(theirs)}"
+        for key in theirs:
+            if key == "score":
+                assert abs(mine[key] - theirs[key]) <= SCORE_TOLERANCE, f"{context} #{position}: {mine} vs {theirs}"
+            else:
+                assert mine[key] == theirs[key], f"{context} #{position} {key}: {mine} vs {theirs}"
+
+
+def assert_same_results(ours: list[Any], reference: list[Any], context: str = "") -> None:
+    assert len(ours) == len(reference)
+    for i, (mine, theirs) in enumerate(zip(ours, reference)):
+        assert_same_entities(mine, theirs, f"{context} text {i}")
