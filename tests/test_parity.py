@@ -146,3 +146,12 @@ def test_window_is_capped_by_position_embeddings(tmp_path):
     assert entities[-1]["end"] >= len(LONG_TEXTS[0]) - 2
     # Byte-level BPE can emit a lone "Ġ" token with an empty span: the pipeline reports it as is.
     assert all(0 <= e["start"] <= e["end"] <= len(LONG_TEXTS[0]) for e in entities)
+
+
+def test_classify_reports_tokens_and_windows(tiny_models):
+    classifier = TokenClassifier(tiny_models["roberta"], stride=5)
+    texts = [LONG_TEXTS[0], "", None, "Paris"]
+    results = classifier.classify(texts)
+    own_tokens = [len(classifier.tokenizer(t, add_special_tokens=False)["input_ids"]) if t is not None else 0 for t in texts]
+    assert [r.tokens for r in results] == own_tokens
+    assert results[0].windows > 1 and [r.windows for r in results[1:]] == [1, 0, 1]

@@ -99,6 +99,14 @@ def encode_windows(tokenizer: Any, info: TokenizerInfo, texts: list[str], stride
     )
 
 
+def text_token_counts(windows: Windows, info: TokenizerInfo, stride: int) -> np.ndarray:
+    """Each text's own token count: its last window's start plus that window's text tokens."""
+    content = np.bincount(windows.token_row, weights=~windows.special, minlength=len(windows.row_text)).astype(np.int64)
+    last = np.append(windows.row_text[1:] != windows.row_text[:-1], True)
+    step = info.window - info.num_special - stride
+    return (windows.row_number[last] * step + content[last]).astype(np.int64)
+
+
 @dataclass
 class Selection:
     """Which tokens form each sequence that aggregation sees, and their token `index`."""
@@ -133,8 +141,7 @@ def stitched(windows: Windows, info: TokenizerInfo, stride: int) -> Selection:
     text that fits one window it equals the pipeline's index.
     """
     step = info.window - info.num_special - stride
-    token_row = windows.token_row
-    row = token_row
+    row = windows.token_row
     number = windows.row_number[row]
     position = number * step + (np.arange(len(row)) - windows.row_start[row]) - info.num_leading_special
     owned_from = np.where(number > 0, number * step + stride // 2, np.iinfo(np.int64).min)

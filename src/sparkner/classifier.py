@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,6 +26,15 @@ logger = logging.getLogger("sparkner")
 GROUP_CHARACTERS = 1_000_000
 
 Entity = dict[str, Any]
+
+
+class TextResult(NamedTuple):
+    """One text's entities (`None` for a `None` text) and what it cost: its own
+    tokens (special tokens and window overlaps not counted) and its windows."""
+
+    entities: list[Entity] | None
+    tokens: int
+    windows: int
 
 
 class TokenClassifier:
@@ -98,6 +107,10 @@ class TokenClassifier:
 
     def __call__(self, texts: Sequence[str | None] | Iterable[str | None]) -> list[list[Entity] | None]:
         """Entities for each text, in input order; `None` for a `None` text."""
+        return [result.entities for result in self.classify(texts)]
+
+    def classify(self, texts: Sequence[str | None] | Iterable[str | None]) -> list[TextResult]:
+        """Entities plus the work each text took (its tokens and windows), in input order."""
         texts = list(texts)
         for position, text in enumerate(texts):
             if text is not None and not isinstance(text, str):
@@ -106,33 +119,40 @@ class TokenClassifier:
                     "cast the column to string first"
                 )
         unique = list(dict.fromkeys(text for text in texts if text is not None))
-        found: dict[str, list[Entity]] = {}
+        found: dict[str, TextResult] = {}
         for group in _character_groups(unique, GROUP_CHARACTERS):
             found.update(zip(group, self._classify_unique(group)))
-        results: list[list[Entity] | None] = []
+        results: list[TextResult] = []
         seen: set[str] = set()
         for text in texts:
             if text is None:
-                results.append(None)
+                results.append(TextResult(None, 0, 0))
             elif text in seen:  # a repeated text gets its own copies
-                results.append([dict(entity) for entity in found[text]])
+                result = found[text]
+                results.append(TextResult([dict(entity) for entity in result.entities or []], result.tokens, result.windows))
             else:
                 seen.add(text)
                 results.append(found[text])
         return results
 
-    def _classify_unique(self, texts: list[str]) -> list[list[Entity]]:
+    def _classify_unique(self, texts: list[str]) -> list[TextResult]:
         windows = chunking.encode_windows(self.tokenizer, self.info, texts, self.stride)
         probs = self.predictor.probabilities(windows, len(self.info.labels))
+        windows_per_text = np.bincount(windows.row_text, minlength=len(texts))
+        tokens_per_text = chunking.text_token_counts(windows, self.info, self.stride)
         if self.stitches_windows:
             selection = chunking.stitched(windows, self.info, self.stride)
-            return self.aggregator.entities(windows, selection, probs, texts)
-        per_window = self.aggregator.entities(windows, chunking.per_window(windows), probs, texts)
-        by_text: list[list[Entity]] = [[] for _ in texts]
-        for text, entities in zip(windows.row_text, per_window):
-            by_text[text].extend(entities)
-        windows_per_text = np.bincount(windows.row_text, minlength=len(texts))
-        return [merge_overlapping(found) if count > 1 else found for found, count in zip(by_text, windows_per_text)]
+            entities = self.aggregator.entities(windows, selection, probs, texts)
+        else:
+            per_window = self.aggregator.entities(windows, chunking.per_window(windows), probs, texts)
+            by_text: list[list[Entity]] = [[] for _ in texts]
+            for text, found in zip(windows.row_text, per_window):
+                by_text[text].extend(found)
+            entities = [merge_overlapping(found) if count > 1 else found for found, count in zip(by_text, windows_per_text)]
+        return [
+            TextResult(found, int(tokens), int(count))
+            for found, tokens, count in zip(entities, tokens_per_text, windows_per_text)
+        ]
 
 
 def validate_stride(settings: Settings, info: loading.TokenizerInfo) -> None:

@@ -108,14 +108,15 @@ def parse_device(value: Any) -> str | None:
 
 
 def parse_dtype(value: Any) -> str | None:
-    """`None` keeps the exact default (float32); fp16/bf16 are opt-in for GPUs."""
+    """`None` loads the model as transformers does (so results match the pipeline);
+    float16/bfloat16 are opt-in, for GPUs."""
     if value is None:
         return None
     name = str(value).removeprefix("torch.").lower()
     if name in DTYPE_ALIASES:
         return DTYPE_ALIASES[name]
     allowed = ", ".join(sorted(DTYPE_ALIASES))
-    raise ValueError(f"dtype {value!r} is not one of {allowed} (or None for float32)")
+    raise ValueError(f"dtype {value!r} is not one of {allowed} (or None to load the model as transformers does)")
 
 
 def _positive_int(name: str, value: Any, *, allow_none: bool = False) -> int | None:
@@ -174,7 +175,7 @@ class Settings:
     stride: int | None = None
     device: str | None = None
     dtype: str | None = None
-    batch_size: int = 64
+    batch_size: int | None = None
     max_batch_tokens: int | None = None
     load: LoadOptions = LoadOptions()
 
@@ -190,7 +191,7 @@ def build_settings(
     stride: Any = None,
     device: Any = None,
     dtype: Any = None,
-    batch_size: Any = 64,
+    batch_size: Any = None,
     max_batch_tokens: Any = None,
     parameters: Any = None,
     revision: str | None = None,
@@ -222,7 +223,7 @@ def build_settings(
         stride=parse_stride(keywords["stride"]),
         device=parse_device(device),
         dtype=parse_dtype(dtype),
-        batch_size=_positive_int("batch_size", batch_size),
+        batch_size=_positive_int("batch_size", batch_size, allow_none=True),
         max_batch_tokens=_positive_int("max_batch_tokens", max_batch_tokens, allow_none=True),
         load=LoadOptions(revision, token, local_files_only, trust_remote_code),
     )

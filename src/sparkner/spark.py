@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql.functions import pandas_udf
+from pyspark.sql.types import IntegerType, StructField, StructType
 
 from sparkner.classifier import TokenClassifier
 from sparkner.params import Settings, build_settings
@@ -52,15 +53,49 @@ def _texts(batch: pd.Series) -> list[str | None]:
     return [None if text is None or (isinstance(text, float) and math.isnan(text)) else text for text in batch]
 
 
+def _worker_setup(settings: Settings) -> TokenClassifier:
+    classifier = worker_classifier(settings)
+    if classifier.predictor.device.type == "cpu":
+        _limit_cpu_threads()
+    return classifier
+
+
 def _make_udf(settings: Settings) -> Any:
     def ner(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
-        classifier = worker_classifier(settings)
-        if classifier.predictor.device.type == "cpu":
-            _limit_cpu_threads()
+        classifier = _worker_setup(settings)
         for batch in batches:
             yield pd.Series(classifier(_texts(batch)), index=batch.index, dtype=object)
 
     return pandas_udf(ner, returnType=entity_schema(settings.aggregation_strategy))  # type: ignore[call-overload]
+
+
+def stats_schema(settings: Settings) -> StructType:
+    return StructType(
+        [
+            StructField("entities", entity_schema(settings.aggregation_strategy)),
+            StructField("tokens", IntegerType()),
+            StructField("windows", IntegerType()),
+        ]
+    )
+
+
+def ner_stats_udf(settings: Settings) -> Any:
+    """For the batch job: entities plus each text's tokens and windows, for the run summary."""
+
+    def ner_with_stats(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        classifier = _worker_setup(settings)
+        for batch in batches:
+            results = classifier.classify(_texts(batch))
+            yield pd.DataFrame(
+                {
+                    "entities": pd.Series([r.entities for r in results], dtype=object),
+                    "tokens": [r.tokens for r in results],
+                    "windows": [r.windows for r in results],
+                },
+                index=batch.index,
+            )
+
+    return pandas_udf(ner_with_stats, returnType=stats_schema(settings))  # type: ignore[call-overload]
 
 
 def ner_udf(model: Any, **options: Any) -> Any:

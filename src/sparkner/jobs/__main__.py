@@ -1,0 +1,3 @@
+from sparkner.jobs.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""`sparkner-job`: the command line (and Databricks wheel-task entry point)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from sparkner.classifier import TokenClassifier
+from sparkner.jobs.config import JobError, parse_args
+from sparkner.loading import ModelLoadError
+
+logger = logging.getLogger("sparkner.job")
+
+
+def _spark(master: str | None):
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName("sparkner-job")
+    if master:
+        builder = builder.master(master)
+    # Commit task output only when the whole write succeeds: a killed run leaves no partial files.
+    builder = builder.config("spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version", "1")
+    return builder.getOrCreate()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; exit status 0 on success, 2 for a problem with the input or settings."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    for noisy in ("py4j", "httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        config = parse_args(argv)
+        settings = config.ner_settings()
+        TokenClassifier.from_settings(settings)  # model, tokenizer and parameters checked before Spark starts
+    except (JobError, ValueError, ModelLoadError) as error:
+        print(f"sparkner-job: error: {error}", file=sys.stderr)
+        return 2
+    from sparkner.jobs.run import default_summary_path, run_job, write_examples_table
+
+    spark = _spark(config.master)
+    try:
+        summary = run_job(spark, config, settings)
+    except (JobError, ValueError, ModelLoadError) as error:
+        print(f"sparkner-job: error: {error}", file=sys.stderr)
+        return 2
+    if config.show:
+        print(f"\nEntities found (first {config.show}):\n{write_examples_table(summary)}\n")
+    print("Run summary:")
+    print(summary.to_json())
+    path = default_summary_path(config)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(summary.to_json() + "\n")
+        logger.info("summary written to %s", path)
+    return 0

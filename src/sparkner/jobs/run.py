@@ -1,0 +1,216 @@
+"""The job's Spark work: read, skip what is done, add entities, write, summarise.
+
+Modes:
+- `error` (default): refuse an output that already exists;
+- `overwrite`: replace the output; a rerun writes the same rows again, no duplicates;
+- `append`: add rows to the output;
+- `incremental`: process only the ids not yet in the output and append them. With
+  `--chunk-rows`, new ids are written in chunks of about that size, each its own
+  commit, so a run killed midway keeps the chunks it finished and a rerun does
+  the rest: every id ends up in the output exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
+from pyspark.sql.utils import AnalysisException
+
+from sparkner.jobs.config import JobConfig, JobError
+from sparkner.jobs.summary import RunSummary
+from sparkner.params import Settings
+from sparkner.spark import ner_stats_udf
+
+logger = logging.getLogger("sparkner.job")
+
+NER_COLUMN = "__sparkner"
+
+
+def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
+    if config.input_table:
+        if not spark.catalog.tableExists(config.input_table):
+            raise JobError(f"input table {config.input_table!r} does not exist")
+        df = spark.table(config.input_table)
+    else:
+        reader = spark.read.format(config.input_format)
+        if config.input_format == "csv":
+            reader = reader.option("header", "true").option("multiLine", "true").option("escape", '"')
+        try:
+            df = reader.load(config.input)
+        except Exception as error:  # noqa: BLE001 - any reader failure is the input's problem
+            raise JobError(f"cannot read input {config.input!r} as {config.input_format}: {_first_line(error)}") from None
+        if config.input_format == "text" and config.text_col not in df.columns:
+            df = df.withColumnRenamed("value", config.text_col)
+    if config.text_col not in df.columns:
+        raise JobError(f"input has no text column {config.text_col!r}; its columns are {', '.join(df.columns)} (use --text-col)")
+    if not isinstance(df.schema[config.text_col].dataType, StringType):
+        raise JobError(f"text column {config.text_col!r} is {df.schema[config.text_col].dataType.simpleString()}, not a string column")
+    if config.id_col and config.id_col not in df.columns:
+        raise JobError(f"input has no id column {config.id_col!r}; its columns are {', '.join(df.columns)}")
+    return df
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def read_output(spark: SparkSession, config: JobConfig) -> DataFrame | None:
+    """The existing output, or None when there is none yet."""
+    if config.output_table:
+        return spark.table(config.output_table) if spark.catalog.tableExists(config.output_table) else None
+    if _is_local(config.output) and not Path(config.output.removeprefix("file:")).exists():
+        return None
+    try:
+        existing = spark.read.format(config.output_format).load(config.output)
+        existing.schema  # noqa: B018 - forces the read to resolve
+        return existing
+    except AnalysisException:
+        return None
+
+
+def check_unique_ids(df: DataFrame, id_col: str) -> None:
+    duplicated = df.groupBy(id_col).count().where("count > 1").limit(5).collect()
+    if duplicated:
+        examples = ", ".join(repr(row[id_col]) for row in duplicated)
+        raise JobError(f"id column {id_col!r} has duplicates (e.g. {examples}); incremental mode needs unique ids")
+
+
+def shape_output(result: DataFrame, config: JobConfig, entity_fields: list[str]) -> DataFrame:
+    """One row per document with an `entities` array, or (`--explode`) one row per entity.
+
+    Exploded output keeps a document that has no entities as one row with null
+    entity fields, so the document still counts as processed.
+    """
+    others = [name for name in result.columns if name not in (NER_COLUMN, config.text_col)]
+    if not config.explode:
+        return result.select(*[name for name in result.columns if name != NER_COLUMN], F.col(f"{NER_COLUMN}.entities").alias("entities"))
+    exploded = result.select(*others, F.explode_outer(f"{NER_COLUMN}.entities").alias("entity"))
+    return exploded.select(*others, *[F.col(f"entity.{name}").alias(name) for name in entity_fields])
+
+
+def write(df: DataFrame, config: JobConfig, mode: str) -> None:
+    writer = df.write.format(config.output_format).mode(mode)
+    if config.partition_by:
+        writer = writer.partitionBy(*config.partition_by)
+    if config.output_table:
+        writer.saveAsTable(config.output_table)
+    else:
+        writer.save(config.output)
+
+
+class ProgressReporter(threading.Thread):
+    """Logs the running stages' task counts every `interval` seconds (Spark's status tracker)."""
+
+    def __init__(self, spark: SparkSession, interval: float = 10.0) -> None:
+        super().__init__(daemon=True)
+        self.tracker = spark.sparkContext.statusTracker()
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            for stage_id in self.tracker.getActiveStageIds():
+                info = self.tracker.getStageInfo(stage_id)
+                if info is not None:
+                    logger.info("progress: stage %d %s: %d/%d tasks done, %d running", stage_id, info.name, info.numCompletedTasks, info.numTasks, info.numActiveTasks)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def _progress(spark: SparkSession) -> ProgressReporter | None:
+    try:
+        reporter = ProgressReporter(spark)
+    except Exception:  # noqa: BLE001 - Spark Connect has no status tracker; Spark's UI still shows progress
+        return None
+    reporter.start()
+    return reporter
+
+
+def run_job(spark: SparkSession, config: JobConfig, settings: Settings) -> RunSummary:
+    """Run the job with `settings` already validated on the driver (see `cli.main`)."""
+    started = time.time()
+    source = read_input(spark, config)
+    existing = read_output(spark, config)
+    target = config.output_table or config.output
+    if existing is not None and config.mode == "error":
+        raise JobError(f"output {target!r} already exists; pass --mode overwrite, append or incremental")
+    todo = source
+    skipped = 0
+    if config.mode == "incremental":
+        check_unique_ids(source, config.id_col)
+        if existing is not None:
+            if config.id_col not in existing.columns:
+                raise JobError(f"existing output {target!r} has no id column {config.id_col!r} to resume from")
+            done = existing.select(config.id_col).where(F.col(config.id_col).isNotNull()).distinct()
+            # Materialize the ids still to do now: the writes below change the output this reads.
+            todo = source.join(done, on=config.id_col, how="left_anti").localCheckpoint(eager=True)
+    rows_total = todo.count()
+    if config.mode == "incremental":
+        skipped = source.count() - rows_total
+    chunks = max(1, math.ceil(rows_total / config.chunk_rows)) if (config.chunk_rows and config.mode == "incremental") else 1
+    summary = RunSummary(model=settings.model, mode=config.mode, output=target, rows_skipped_existing=skipped)
+    udf = ner_stats_udf(settings)
+    entity_fields = [field.name for field in udf.returnType["entities"].dataType.elementType.fields]
+    mode = {"error": "errorifexists", "overwrite": "overwrite"}.get(config.mode, "append")
+    reporter = _progress(spark)
+    try:
+        for chunk in range(chunks):
+            part = todo if chunks == 1 else todo.where(F.pmod(F.xxhash64(config.id_col), F.lit(chunks)) == chunk)
+            result = part.withColumn(NER_COLUMN, udf(config.text_col)).persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                output = shape_output(result, config, entity_fields)
+                write(output, config, mode if chunk == 0 else "append")
+                summary.add_chunk(result, config.text_col, NER_COLUMN, rows_out=output.count())
+                if config.show and len(summary.examples) < config.show:
+                    summary.add_examples(result, config, NER_COLUMN, config.show)
+            finally:
+                result.unpersist()
+            if config.mode == "incremental":
+                mode = "append"
+            logger.info("chunk %d/%d written: %d rows so far, %.1f rows/s", chunk + 1, chunks, summary.rows_in, summary.rows_in / max(time.time() - started, 1e-9))
+    finally:
+        if reporter is not None:
+            reporter.stop()
+    summary.finish(time.time() - started)
+    return summary
+
+
+def _is_local(path: str) -> bool:
+    return path.startswith("file:") or ":" not in path.split("/", 1)[0]
+
+
+def default_summary_path(config: JobConfig) -> str | None:
+    """Inside a local path output (Spark's readers skip files starting with '_');
+    for tables and remote paths only where --summary-path says."""
+    if config.summary_path:
+        return config.summary_path
+    if config.output and _is_local(config.output):
+        return f"{config.output.removeprefix('file:').rstrip('/')}/_sparkner_summary.json"
+    return None
+
+
+def write_examples_table(summary: RunSummary) -> str:
+    rows = summary.examples
+    if not rows:
+        return "(no entities found)"
+    headers = list(rows[0])
+    widths = [max(len(h), *(len(_cell(row[h])) for row in rows)) for h in headers]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    body = ["  ".join(_cell(row[h]).ljust(w) for h, w in zip(headers, widths)) for row in rows]
+    return "\n".join([line, "  ".join("-" * w for w in widths), *body])
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)

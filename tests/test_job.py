@@ -1,0 +1,188 @@
+"""The batch job: modes, explode, config files, failures, and a run killed midway."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from parity import assert_same_entities
+
+from sparkner.jobs.cli import main
+from sparkner.jobs.config import demo_model_path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "examples" / "sample_docs.jsonl"
+
+
+def job(*args: str) -> int:
+    return main(["--input", str(SAMPLE), "--input-format", "json", "--id-col", "doc_id", *args])
+
+
+def rows(spark, path) -> list[dict]:
+    return [row.asDict(recursive=True) for row in spark.read.parquet(str(path)).orderBy("doc_id").collect()]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _session(spark):
+    """The job's getOrCreate() reuses the test session, so in-process runs are quick."""
+    return spark
+
+
+def sample_ids() -> list[str]:
+    return sorted(json.loads(line)["doc_id"] for line in SAMPLE.open())
+
+
+def test_overwrite_rerun_gives_identical_output(spark, tmp_path):
+    out = tmp_path / "out"
+    assert job("--output", str(out), "--mode", "overwrite") == 0
+    first = rows(spark, out)
+    assert job("--output", str(out), "--mode", "overwrite") == 0
+    assert rows(spark, out) == first
+    assert [r["doc_id"] for r in first] == sample_ids()
+    by_id = {r["doc_id"]: r for r in first}
+    assert by_id["doc-035"]["entities"] is None and by_id["doc-033"]["entities"] == []
+    words = {e["word"] for r in first for e in (r["entities"] or [])}
+    assert {"olaf scholz", "paris", "emmanuel macron"} <= words, "the demo model finds real entities"
+    summary = json.loads((out / "_sparkner_summary.json").read_text())
+    assert summary["rows_in"] == summary["rows_out"] == len(sample_ids())
+    assert summary["null_texts"] == 1 and summary["empty_texts"] == 1
+    assert summary["entities"] == sum(summary["entities_per_label"].values()) > 50
+    assert summary["tokens"] > 500 and summary["tokens_per_second"] > 0
+
+
+def test_default_mode_refuses_existing_output(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert job("--output", str(out)) == 0
+    assert job("--output", str(out)) == 2
+    assert "already exists; pass --mode overwrite, append or incremental" in capsys.readouterr().err
+
+
+def test_append_adds_rows(spark, tmp_path):
+    out = tmp_path / "out"
+    assert job("--output", str(out), "--mode", "append") == 0
+    assert job("--output", str(out), "--mode", "append") == 0
+    assert len(rows(spark, out)) == 2 * len(sample_ids())
+
+
+def test_incremental_processes_only_new_ids(spark, tmp_path):
+    half = tmp_path / "half.jsonl"
+    lines = SAMPLE.read_text().splitlines()
+    half.write_text("\n".join(lines[::2]) + "\n")
+    out = tmp_path / "out"
+    assert main(["--input", str(half), "--input-format", "json", "--id-col", "doc_id", "--output", str(out), "--mode", "incremental"]) == 0
+    assert job("--output", str(out), "--mode", "incremental", "--chunk-rows", "5") == 0
+    summary = json.loads((out / "_sparkner_summary.json").read_text())
+    assert summary["rows_skipped_existing"] == len(lines[::2]) and summary["rows_in"] == len(lines) - len(lines[::2])
+    assert [r["doc_id"] for r in rows(spark, out)] == sample_ids()
+
+
+def test_explode_gives_one_row_per_entity(spark, tmp_path):
+    out = tmp_path / "out"
+    assert job("--output", str(out), "--explode", "--aggregation-strategy", "first") == 0
+    exploded = spark.read.parquet(str(out))
+    assert exploded.columns == ["doc_id", "entity_group", "score", "word", "start", "end"]
+    per_doc = {r["doc_id"]: r["count"] for r in exploded.groupBy("doc_id").count().collect()}
+    assert set(per_doc) == set(sample_ids()), "documents without entities keep one row"
+    assert exploded.where("doc_id = 'doc-001' and word = 'olaf scholz' and entity_group = 'PER'").count() == 1
+    assert exploded.where("doc_id = 'doc-034' and entity_group is null").count() == 1
+
+
+def test_config_file_with_flags_winning(spark, tmp_path):
+    out = tmp_path / "out"
+    config = tmp_path / "job.yaml"
+    config.write_text(f"input: {SAMPLE}\ninput-format: json\nid_col: doc_id\noutput: {out}\naggregation_strategy: none\nignore_labels: O,MISC\n")
+    assert main(["--config", str(config), "--aggregation-strategy", "max"]) == 0
+    entities = [e for r in rows(spark, out) for e in (r["entities"] or [])]
+    assert entities and "entity_group" in entities[0], "the flag (max) beat the file (none)"
+    assert "MISC" not in {e["entity_group"] for e in entities}, "ignore_labels came from the file"
+
+
+def test_text_and_csv_inputs(spark, tmp_path):
+    text_file = tmp_path / "lines.txt"
+    text_file.write_text("Angela Merkel visited Paris.\nNo names here.\n")
+    out = tmp_path / "text-out"
+    assert main(["--input", str(text_file), "--input-format", "text", "--output", str(out)]) == 0
+    assert spark.read.parquet(str(out)).count() == 2
+    csv_file = tmp_path / "docs.csv"
+    csv_file.write_text('id,body\n1,"Tim Cook of Apple spoke in London, England."\n2,\n')
+    out = tmp_path / "csv-out"
+    assert main(["--input", str(csv_file), "--input-format", "csv", "--text-col", "body", "--output", str(out)]) == 0
+    assert spark.read.parquet(str(out)).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--input", "/no/such/path", "--input-format", "json", "--output", "X"], "cannot read input '/no/such/path' as json"),
+        (["--input", str(SAMPLE), "--input-format", "json", "--text-col", "body", "--output", "X"], "input has no text column 'body'; its columns are doc_id, text"),
+        (["--input", str(SAMPLE), "--input-format", "json", "--output", "X", "--mode", "incremental"], "--mode incremental needs --id-col"),
+        (["--input", str(SAMPLE), "--input-format", "json", "--output", "X", "--aggregation-strategy", "firts"], "aggregation_strategy 'firts' is not one of none, simple, first, average, max"),
+        (["--input", str(SAMPLE), "--output", "X", "--input-format", "json", "--model", "/no/model"], "Could not load model '/no/model'"),
+        (["--input", str(SAMPLE), "--output", "X"], "cannot read input"),  # JSON lines read as parquet
+        (["--output", "X"], "give exactly one of --input PATH or --input-table NAME"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(tmp_path, capsys, args, message):
+    args = [str(tmp_path / "out") if a == "X" else a for a in args]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_format_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--input", str(SAMPLE), "--input-format", "xml", "--output", "x"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'xml'" in capsys.readouterr().err
+
+
+def test_duplicate_ids_refused_in_incremental_mode(tmp_path, capsys):
+    doubled = tmp_path / "doubled.jsonl"
+    doubled.write_text(SAMPLE.read_text() + SAMPLE.read_text().splitlines()[0] + "\n")
+    args = ["--input", str(doubled), "--input-format", "json", "--id-col", "doc_id", "--output", str(tmp_path / "o"), "--mode", "incremental"]
+    assert main(args) == 2
+    assert "id column 'doc_id' has duplicates (e.g. 'doc-001')" in capsys.readouterr().err
+
+
+def test_killed_run_then_rerun_gives_every_id_exactly_once(spark, tmp_path):
+    """A real process, killed once its first chunks are committed, then run again."""
+    many = tmp_path / "many.jsonl"
+    docs = [json.loads(line) for line in SAMPLE.open()]
+    with many.open("w") as handle:
+        for copy in range(6):
+            for doc in docs:
+                handle.write(json.dumps({"doc_id": f"{doc['doc_id']}-{copy}", "text": doc["text"]}) + "\n")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "sparkner.jobs", "--master", "local[1]", "--input", str(many), "--input-format", "json",
+               "--id-col", "doc_id", "--output", str(out), "--mode", "incremental", "--chunk-rows", "30"]
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if len(list(out.glob("*.parquet"))) >= 2:
+            break
+        time.sleep(0.5)
+    assert process.poll() is None, "the run should still be going when it is killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = spark.read.parquet(str(out)).count()
+    assert 0 < done_before < len(docs) * 6
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    result = spark.read.parquet(str(out))
+    assert result.count() == result.select("doc_id").distinct().count() == len(docs) * 6
+    clean = tmp_path / "clean"
+    assert main(["--input", str(many), "--input-format", "json", "--id-col", "doc_id", "--output", str(clean)]) == 0
+    resumed, reference = rows(spark, out), rows(spark, clean)
+    assert [r["doc_id"] for r in resumed] == [r["doc_id"] for r in reference]
+    for mine, theirs in zip(resumed, reference):  # same entities as a run never killed (scores to float rounding)
+        assert_same_entities(mine["entities"] or [], theirs["entities"] or [], mine["doc_id"])
+
+
+def test_demo_model_is_bundled():
+    assert (Path(demo_model_path()) / "model.safetensors").exists()

@@ -1,0 +1,75 @@
+"""Through Spark: DataFrame and SQL, several partitions, 3-row Arrow batches, nulls."""
+
+from __future__ import annotations
+
+import pytest
+from parity import assert_same_entities
+from test_parity import pipeline_results
+from texts import ALL_TEXTS, SHORT_TEXTS
+
+import sparkner
+from sparkner import TokenClassifier
+
+
+def _rows(texts):
+    return [(i, text) for i, text in enumerate(texts)]
+
+
+def _collect(df, column="entities"):
+    return {row["id"]: (None if row[column] is None else [entity.asDict() for entity in row[column]]) for row in df.collect()}
+
+
+@pytest.fixture(scope="module")
+def docs(spark):
+    texts = [None] + SHORT_TEXTS + [None, ""] + SHORT_TEXTS[:5]  # nulls, empties and repeats
+    return texts, spark.createDataFrame(_rows(texts), "id int, text string").repartition(4)
+
+
+@pytest.mark.parametrize("strategy", ["simple", "none", "first"])
+def test_dataframe_matches_the_pipeline(spark, tiny_models, docs, strategy):
+    path = tiny_models["bert-cased"]
+    texts, df = docs
+    result = df.withColumn("entities", sparkner.ner_udf(str(path), aggregation_strategy=strategy)("text"))
+    assert result.schema["entities"].dataType == sparkner.entity_schema(strategy)
+    got = _collect(result)
+    assert sorted(got) == list(range(len(texts))), "one output row per input row"
+    fitting = [text for text in texts if text is not None and len(TokenClassifier(path).tokenizer(text)["input_ids"]) <= 32]
+    reference = dict(zip(fitting, pipeline_results(path, fitting, aggregation_strategy=strategy)))
+    for i, text in enumerate(texts):
+        if text is None:
+            assert got[i] is None
+        elif text in reference:
+            assert_same_entities(got[i], reference[text], f"row {i}")
+
+
+def test_sql_function_with_parameters_object(spark, tiny_models, docs):
+    path = tiny_models["xlm-roberta"]
+    texts, df = docs
+    df.createOrReplaceTempView("docs")
+    parameters = {"aggregation_strategy": "average", "ignore_labels": ["O"], "stride": 10}
+    sparkner.register(spark, "ner", str(path), parameters=parameters)
+    got = _collect(spark.sql("SELECT id, ner(text) AS entities FROM docs"))
+    expected = TokenClassifier(path, parameters=parameters)(texts)
+    for i, text in enumerate(texts):
+        if text is None:
+            assert got[i] is None
+        else:
+            assert_same_entities(got[i], expected[i], f"row {i}")
+    plain = [t for t in texts if t is not None]
+    assert_same_entities(got[1], pipeline_results(path, plain[:1], **parameters)[0], "row 1 vs pipeline")
+
+
+def test_long_documents_through_spark(spark, tiny_models):
+    path = tiny_models["deberta-v2"]
+    df = spark.createDataFrame(_rows(ALL_TEXTS), "id int, text string").repartition(3)
+    got = _collect(df.select("id", sparkner.ner_udf(str(path), stride=8)("text").alias("entities")))
+    reference = pipeline_results(path, ALL_TEXTS, aggregation_strategy="simple", stride=8)
+    for i in range(len(ALL_TEXTS)):
+        assert_same_entities(got[i], reference[i], f"row {i}")
+
+
+def test_worker_side_errors_name_the_problem(spark, tiny_models):
+    """A non-string column fails with sparkner's message, not a bare traceback."""
+    df = spark.createDataFrame([(1, 42)], "id int, text int")
+    with pytest.raises(Exception, match="texts must be strings or None"):
+        df.select(sparkner.ner_udf(str(tiny_models["bert-cased"]))("text")).collect()
