@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch; installed first so nothing pulls a CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: all demo test venv clean
+.PHONY: all demo test venv clean benchmark
 
 all: test
 
@@ -30,3 +30,7 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) output .pytest_cache spark-warehouse
+
+# Throughput: sparkner vs. the pipeline-in-a-UDF recipe vs. the model-only ceiling (needs ../shared).
+benchmark: $(STAMP)
+	$(PY) benchmarks/bench.py --out docs/benchmarks.md

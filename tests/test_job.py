@@ -93,6 +93,23 @@ def test_explode_gives_one_row_per_entity(spark, tmp_path):
     assert exploded.where("doc_id = 'doc-034' and entity_group is null").count() == 1
 
 
+def test_partitioned_output(spark, tmp_path):
+    out = tmp_path / "out"
+    assert job("--output", str(out), "--explode", "--partition-by", "entity_group") == 0
+    assert {"entity_group=PER", "entity_group=LOC", "entity_group=ORG"} <= {p.name for p in out.iterdir()}
+    assert spark.read.parquet(str(out)).where("entity_group = 'PER' and word = 'olaf scholz'").count() == 1
+
+
+def test_catalog_tables_in_and_out(spark):
+    spark.read.json(str(SAMPLE)).write.mode("overwrite").saveAsTable("sample_docs")
+    spark.sql("DROP TABLE IF EXISTS sample_entities")
+    args = ["--input-table", "sample_docs", "--id-col", "doc_id", "--output-table", "sample_entities", "--mode", "incremental"]
+    assert main(args) == 0
+    assert main(args) == 0, "a second incremental run finds nothing new"
+    table = spark.table("sample_entities")
+    assert table.count() == table.select("doc_id").distinct().count() == len(sample_ids())
+
+
 def test_config_file_with_flags_winning(spark, tmp_path):
     out = tmp_path / "out"
     config = tmp_path / "job.yaml"

@@ -10,6 +10,7 @@ starts, so later stages slice instead of looping per token.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain
 from typing import Any
 
@@ -38,7 +39,7 @@ class Windows:
     def row_lengths(self) -> np.ndarray:
         return np.diff(self.row_start)
 
-    @property
+    @cached_property
     def token_row(self) -> np.ndarray:
         """The window of each token."""
         return np.repeat(np.arange(len(self.row_text)), self.row_lengths)

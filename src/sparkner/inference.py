@@ -19,9 +19,9 @@ from sparkner.chunking import Windows
 logger = logging.getLogger("sparkner")
 
 DEFAULT_BATCH_ROWS = {"cpu": 64, "gpu": 256}
-# Measured on 2 CPU cores with MiniLM: small padded batches are fastest there;
-# GPUs want large batches to fill the device.
-DEFAULT_BATCH_TOKENS = {"cpu": 2048, "gpu": 65536}
+# On 2 CPU cores with MiniLM the model-only ceiling was fastest at 512-1,024 padded
+# tokens per call (docs/benchmarks.md); GPUs want large batches to fill the device.
+DEFAULT_BATCH_TOKENS = {"cpu": 1024, "gpu": 65536}
 
 
 def _is_out_of_memory(error: BaseException) -> bool:

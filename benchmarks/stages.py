@@ -1,0 +1,73 @@
+"""Where the time goes: sparkner's stages timed one by one on the same texts.
+
+    .venv/bin/python benchmarks/stages.py [--sentences 2000] [--documents 60]
+
+Tokenize (`chunking.encode_windows`), forward (`Predictor.probabilities`), aggregate
+(`Aggregator.entities` and the window merge) and Arrow (turning the results into the
+UDF's Arrow column, as pyspark does), with 1 torch thread as in a Spark task.
+Medians of 3 runs after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT / "src"))
+
+from sparkner import TokenClassifier, chunking  # noqa: E402
+from sparkner.conll import read_conll  # noqa: E402
+from sparkner.schema import entity_schema  # noqa: E402
+
+
+def stage_times(classifier: TokenClassifier, texts: list[str]) -> dict[str, float]:
+    times: dict[str, float] = {}
+
+    def timed(name, function, *args):
+        started = time.perf_counter()
+        value = function(*args)
+        times[name] = time.perf_counter() - started
+        return value
+
+    windows = timed("tokenize", chunking.encode_windows, classifier.tokenizer, classifier.info, texts, classifier.stride)
+    probs = timed("forward", classifier.predictor.probabilities, windows, len(classifier.info.labels))
+    selection = chunking.stitched(windows, classifier.info, classifier.stride)
+    entities = timed("aggregate", classifier.aggregator.entities, windows, selection, probs, texts)
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    arrow_type = to_arrow_type(entity_schema(classifier.settings.aggregation_strategy))
+    timed("arrow", pa.array, entities, arrow_type)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sentences", type=int, default=2000)
+    parser.add_argument("--documents", type=int, default=60)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = str(SHARED / "models" / "conll03-minilm-ner")
+    sentences = [s.text for s in read_conll(SHARED / "data" / "conll2003" / "test.txt")][: args.sentences]
+    documents = [json.loads(line)["text"] for line in (SHARED / "data" / "long_docs" / "conll2003_en_test_docs.jsonl").open()][: args.documents]
+    for name, texts in (("sentences", sentences), ("documents", documents)):
+        for strategy in ("simple", "first"):
+            classifier = TokenClassifier(model, aggregation_strategy=strategy, device="cpu")
+            stage_times(classifier, texts)  # warm-up
+            runs = [stage_times(classifier, texts) for _ in range(3)]
+            medians = {stage: statistics.median(run[stage] for run in runs) for stage in runs[0]}
+            total = sum(medians.values())
+            shares = ", ".join(f"{stage} {seconds:.2f}s ({seconds / total:.0%})" for stage, seconds in medians.items())
+            print(f"{name} ({len(texts)}), {strategy}: total {total:.2f}s: {shares}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
