@@ -167,16 +167,19 @@ class Aggregator:
         units = self.units(probs[token], sequence, is_new_word, starts, ends)
 
         def words(first: int, last: int) -> list[str]:
-            """Unit strings from token `first` to `last`, as the pipeline builds them."""
+            """The unit strings of tokens `first..last`, built as the pipeline builds them:
+            token strings (unknown tokens: their source text), joined per word for
+            first/average/max."""
             text = texts[token_text[first]]
             tokens = self._token_strings(ids[first : last + 1], starts[first : last + 1], ends[first : last + 1], text)
             if not self.strategy.uses_words:
                 return tokens
-            bounds = [(units.first_token[u] - first, units.last_token[u] - first + 1) for u in range(*unit_range(first, last))]
-            return [self.tokenizer.convert_tokens_to_string(tokens[a:b]) for a, b in bounds]
-
-        def unit_range(first: int, last: int) -> tuple[int, int]:
-            return int(np.searchsorted(units.first_token, first)), int(np.searchsorted(units.first_token, last, side="right"))
+            first_unit = int(np.searchsorted(units.first_token, first))
+            end_unit = int(np.searchsorted(units.first_token, last, side="right"))
+            return [
+                self.tokenizer.convert_tokens_to_string(tokens[units.first_token[u] - first : units.last_token[u] - first + 1])
+                for u in range(first_unit, end_unit)
+            ]
 
         if self.strategy is AggregationStrategy.NONE:
             for u in np.flatnonzero(~self.ignored_entity[units.label]):

@@ -13,7 +13,7 @@ import enum
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -178,9 +178,6 @@ class Settings:
     batch_size: int | None = None
     max_batch_tokens: int | None = None
     load: LoadOptions = LoadOptions()
-
-    def with_device(self, device: str) -> Settings:
-        return replace(self, device=device)
 
 
 def build_settings(

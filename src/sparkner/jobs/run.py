@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from pyspark import StorageLevel
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
-from pyspark.sql.utils import AnalysisException
 
 from sparkner.jobs.config import JobConfig, JobError
 from sparkner.jobs.summary import RunSummary
