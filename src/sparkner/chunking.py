@@ -40,6 +40,11 @@ class Windows:
         return np.diff(self.row_start)
 
     @cached_property
+    def row_is_last(self) -> np.ndarray:
+        """True for each text's last window."""
+        return np.append(self.row_text[1:] != self.row_text[:-1], True)
+
+    @cached_property
     def token_row(self) -> np.ndarray:
         """The window of each token."""
         return np.repeat(np.arange(len(self.row_text)), self.row_lengths)
@@ -103,7 +108,7 @@ def encode_windows(tokenizer: Any, info: TokenizerInfo, texts: list[str], stride
 def text_token_counts(windows: Windows, info: TokenizerInfo, stride: int) -> np.ndarray:
     """Each text's own token count: its last window's start plus that window's text tokens."""
     content = np.bincount(windows.token_row, weights=~windows.special, minlength=len(windows.row_text)).astype(np.int64)
-    last = np.append(windows.row_text[1:] != windows.row_text[:-1], True)
+    last = windows.row_is_last
     step = info.window - info.num_special - stride
     return (windows.row_number[last] * step + content[last]).astype(np.int64)
 
@@ -146,7 +151,7 @@ def stitched(windows: Windows, info: TokenizerInfo, stride: int) -> Selection:
     number = windows.row_number[row]
     position = number * step + (np.arange(len(row)) - windows.row_start[row]) - info.num_leading_special
     owned_from = np.where(number > 0, number * step + stride // 2, np.iinfo(np.int64).min)
-    last = np.append(windows.row_text[1:] != windows.row_text[:-1], True)[row]
+    last = windows.row_is_last[row]
     owned_until = np.where(last, np.iinfo(np.int64).max, (number + 1) * step + stride // 2)
     keep = ~windows.special & (position >= owned_from) & (position < owned_until)
     token = np.flatnonzero(keep)

@@ -28,6 +28,7 @@ from pyspark.sql.types import StringType
 from sparkner.jobs.config import JobConfig, JobError
 from sparkner.jobs.summary import RunSummary
 from sparkner.params import Settings
+from sparkner.schema import entity_fields
 from sparkner.spark import ner_stats_udf
 
 logger = logging.getLogger("sparkner.job")
@@ -84,7 +85,7 @@ def check_unique_ids(df: DataFrame, id_col: str) -> None:
         raise JobError(f"id column {id_col!r} has duplicates (e.g. {examples}); incremental mode needs unique ids")
 
 
-def shape_output(result: DataFrame, config: JobConfig, entity_fields: list[str]) -> DataFrame:
+def shape_output(result: DataFrame, config: JobConfig, fields: tuple[str, ...]) -> DataFrame:
     """One row per document with an `entities` array, or (`--explode`) one row per entity.
 
     Exploded output keeps a document that has no entities as one row with null
@@ -94,7 +95,7 @@ def shape_output(result: DataFrame, config: JobConfig, entity_fields: list[str])
     if not config.explode:
         return result.select(*[name for name in result.columns if name != NER_COLUMN], F.col(f"{NER_COLUMN}.entities").alias("entities"))
     exploded = result.select(*others, F.explode_outer(f"{NER_COLUMN}.entities").alias("entity"))
-    return exploded.select(*others, *[F.col(f"entity.{name}").alias(name) for name in entity_fields])
+    return exploded.select(*others, *[F.col(f"entity.{name}").alias(name) for name in fields])
 
 
 def write(df: DataFrame, config: JobConfig, mode: str) -> None:
@@ -160,7 +161,7 @@ def run_job(spark: SparkSession, config: JobConfig, settings: Settings) -> RunSu
     chunks = max(1, math.ceil(rows_total / config.chunk_rows)) if (config.chunk_rows and config.mode == "incremental") else 1
     summary = RunSummary(model=settings.model, mode=config.mode, output=target, rows_skipped_existing=skipped)
     udf = ner_stats_udf(settings)
-    entity_fields = [field.name for field in udf.returnType["entities"].dataType.elementType.fields]
+    fields = entity_fields(settings.aggregation_strategy)
     mode = {"error": "errorifexists", "overwrite": "overwrite"}.get(config.mode, "append")
     reporter = _progress(spark)
     try:
@@ -168,7 +169,7 @@ def run_job(spark: SparkSession, config: JobConfig, settings: Settings) -> RunSu
             part = todo if chunks == 1 else todo.where(F.pmod(F.xxhash64(config.id_col), F.lit(chunks)) == chunk)
             result = part.withColumn(NER_COLUMN, udf(config.text_col)).persist(StorageLevel.MEMORY_AND_DISK)
             try:
-                output = shape_output(result, config, entity_fields)
+                output = shape_output(result, config, fields)
                 write(output, config, mode if chunk == 0 else "append")
                 summary.add_chunk(result, config.text_col, NER_COLUMN, rows_out=output.count())
                 if config.show and len(summary.examples) < config.show:
