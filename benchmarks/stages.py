@@ -38,10 +38,10 @@ def stage_times(classifier: TokenClassifier, texts: list[str]) -> dict[str, floa
         times[name] = time.perf_counter() - started
         return value
 
-    windows = timed("tokenize", chunking.encode_windows, classifier.tokenizer, classifier.info, texts, classifier.stride)
-    probs = timed("forward", classifier.predictor.probabilities, windows, len(classifier.info.labels))
-    selection = chunking.stitched(windows, classifier.info, classifier.stride)
-    entities = timed("aggregate", classifier.aggregator.entities, windows, selection, probs, texts)
+    windows = timed("tokenize", chunking.encode_windows, classifier.engine.tokenizer, classifier.engine.info, texts, classifier.engine.stride)
+    probs = timed("forward", classifier.engine.predictor.probabilities, windows, len(classifier.engine.info.labels))
+    selection = chunking.stitched(windows, classifier.engine.info, classifier.engine.stride)
+    entities = timed("aggregate", classifier.engine.aggregator.entities, windows, selection, probs, texts)
     from pyspark.sql.pandas.types import to_arrow_type
 
     arrow_type = to_arrow_type(entity_schema(classifier.settings.aggregation_strategy))

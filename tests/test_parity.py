@@ -70,7 +70,7 @@ def test_long_texts_with_stride_follow_the_pipeline(tiny_models, family, strateg
 def test_largest_stride_advances_one_token(tiny_models):
     """The largest stride the tokenizer allows (window - specials - 1) still matches the pipeline."""
     path = tiny_models["bert-cased"]
-    stride = TokenClassifier(path).info.window - 3
+    stride = TokenClassifier(path).engine.info.window - 3
     texts = [LONG_TEXTS[0][:300]]
     ours = TokenClassifier(path, aggregation_strategy="first", stride=stride)(texts)
     assert_same_results(ours, pipeline_results(path, texts, aggregation_strategy="first", stride=stride), "max stride")
@@ -109,10 +109,10 @@ def test_stitched_tokens_keep_context_on_both_sides(tiny_models):
     from sparkner import chunking
 
     classifier = TokenClassifier(tiny_models["bert-cased"])
-    info, stride = classifier.info, classifier.stride
-    windows = chunking.encode_windows(classifier.tokenizer, info, LONG_TEXTS, stride)
+    info, stride = classifier.engine.info, classifier.engine.stride
+    windows = chunking.encode_windows(classifier.engine.tokenizer, info, LONG_TEXTS, stride)
     selection = chunking.stitched(windows, info, stride)
-    full = classifier.tokenizer(LONG_TEXTS, add_special_tokens=False)["input_ids"]
+    full = classifier.engine.tokenizer(LONG_TEXTS, add_special_tokens=False)["input_ids"]
     for text, ids in enumerate(full):
         mine = selection.token[selection.sequence == text]
         assert windows.input_ids[mine].tolist() == ids, "each token of the text exactly once, in order"
@@ -141,7 +141,7 @@ def test_window_is_capped_by_position_embeddings(tmp_path):
     """A tokenizer that reports a 'no limit' model_max_length is bounded by the model's positions."""
     path = build_tiny_model(tmp_path / "huge", "roberta", model_max_length=int(1e30), max_positions=40)
     classifier = TokenClassifier(path, ignore_labels=[])
-    assert classifier.info.window == 40
+    assert classifier.engine.info.window == 40
     [entities] = classifier([LONG_TEXTS[0]])
     assert entities[-1]["end"] >= len(LONG_TEXTS[0]) - 2
     # Byte-level BPE can emit a lone "Ġ" token with an empty span: the pipeline reports it as is.
@@ -152,6 +152,6 @@ def test_classify_reports_tokens_and_windows(tiny_models):
     classifier = TokenClassifier(tiny_models["roberta"], stride=5)
     texts = [LONG_TEXTS[0], "", None, "Paris"]
     results = classifier.classify(texts)
-    own_tokens = [len(classifier.tokenizer(t, add_special_tokens=False)["input_ids"]) if t is not None else 0 for t in texts]
+    own_tokens = [len(classifier.engine.tokenizer(t, add_special_tokens=False)["input_ids"]) if t is not None else 0 for t in texts]
     assert [r.tokens for r in results] == own_tokens
     assert results[0].windows > 1 and [r.windows for r in results[1:]] == [1, 0, 1]

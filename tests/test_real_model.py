@@ -37,6 +37,6 @@ def test_long_documents_with_stride_match_the_pipeline(real_model):
     docs = [json.loads(line)["text"] for line in LONG_DOCS.open()]
     long_docs = sorted(docs, key=len)[-4:]  # the longest: more than one 512-token window each
     classifier = TokenClassifier(real_model, aggregation_strategy="first", stride=128)
-    assert min(len(classifier.tokenizer(doc)["input_ids"]) for doc in long_docs) > 512
+    assert min(len(classifier.engine.tokenizer(doc)["input_ids"]) for doc in long_docs) > 512
     reference = pipeline_results(real_model, long_docs, aggregation_strategy="first", stride=128)
     assert_same_results(classifier(long_docs), reference, "long docs")

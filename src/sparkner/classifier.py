@@ -1,23 +1,19 @@
 """`TokenClassifier`: the in-process engine, usable with or without Spark.
 
-One call runs the pipeline's three stages over a whole batch of texts:
-preprocess (`chunking`: tokenize into windows), forward (`inference`: batched by
-length under a token budget) and postprocess (`aggregation`), then restores the
-input order. Repeated texts in a batch are computed once.
+It validates options, picks the backend (a transformers model, see `engine`, or a
+Flair tagger, see `flair_engine`) and adds what every backend shares: repeated
+texts in a batch computed once, texts processed in bounded groups, input order
+restored, and per-row failures turned into null results when `on_error="null"`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Protocol
 
-import numpy as np
-
-from sparkner import chunking, loading
-from sparkner.aggregation import Aggregator, merge_overlapping
-from sparkner.inference import Predictor
-from sparkner.params import AggregationStrategy, Settings, build_settings
+from sparkner.engine import Entity, TextResult
+from sparkner.params import Backend, OnError, Settings, build_settings
 
 logger = logging.getLogger("sparkner")
 
@@ -25,16 +21,28 @@ logger = logging.getLogger("sparkner")
 # probability matrix of a huge Arrow batch never has to exist all at once.
 GROUP_CHARACTERS = 1_000_000
 
-Entity = dict[str, Any]
+__all__ = ["Entity", "TextResult", "TokenClassifier"]
 
 
-class TextResult(NamedTuple):
-    """One text's entities (`None` for a `None` text) and what it cost: its own
-    tokens (special tokens and window overlaps not counted) and its windows."""
+class Engine(Protocol):
+    """What a backend provides: its settings, its device, and results for distinct texts."""
 
-    entities: list[Entity] | None
-    tokens: int
-    windows: int
+    settings: Settings
+
+    @property
+    def device(self) -> Any: ...
+
+    def classify_unique(self, texts: list[str]) -> list[TextResult]: ...
+
+
+def make_engine(settings: Settings) -> Engine:
+    if settings.backend is Backend.FLAIR:
+        from sparkner.flair_engine import FlairEngine
+
+        return FlairEngine(settings)
+    from sparkner.engine import TransformersEngine
+
+    return TransformersEngine(settings)
 
 
 class TokenClassifier:
@@ -47,63 +55,26 @@ class TokenClassifier:
 
     Parameters are validated (and the tokenizer loaded) when the object is made;
     the weights load on first use, once per process, on `device` (default: the
-    task's GPU, else CUDA, else CPU).
+    task's GPU, else CUDA, else CPU). `backend="flair"` (or a Flair model file)
+    runs a Flair `SequenceTagger` instead; `engine` is the backend doing the work.
     """
 
     def __init__(self, model: Any, **options: Any) -> None:
-        self._setup(build_settings(model, **options))
+        self.settings: Settings = build_settings(model, **options)
+        self.engine: Engine = make_engine(self.settings)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenClassifier:
         """Rebuild from already validated settings (how Spark workers make theirs)."""
         classifier = cls.__new__(cls)
-        classifier._setup(settings)
+        classifier.settings = settings
+        classifier.engine = make_engine(settings)
         return classifier
 
-    def _setup(self, settings: Settings) -> None:
-        self.settings: Settings = settings
-        self.tokenizer = cached_tokenizer(settings)
-        config = loading.load_config(settings.model, settings.load)
-        self.info = loading.tokenizer_info(self.tokenizer, config)
-        validate_stride(settings, self.info)
-        self.aggregator = Aggregator(self.tokenizer, self.info.labels, settings.aggregation_strategy, settings.ignore_labels)
-        if settings.aggregation_strategy.uses_words and not self.aggregator.word_aware:
-            logger.info(
-                "sparkner: tokenizer of %s has no subword prefix; words for %r use the pipeline's "
-                "whitespace heuristic",
-                settings.model,
-                settings.aggregation_strategy.value,
-            )
-        self._predictor: Predictor | None = None
-
     @property
-    def predictor(self) -> Predictor:
-        """The model on its device, loaded on first use (once per worker process)."""
-        if self._predictor is None:
-            device = loading.resolve_device(self.settings.device)
-            model = loading.cached_model(self.settings.model, self.settings.load, device, self.settings.dtype)
-            pad = self.tokenizer.pad_token_id
-            self._predictor = Predictor(
-                model,
-                pad if pad is not None else 0,
-                max_rows=self.settings.batch_size,
-                max_tokens=self.settings.max_batch_tokens,
-            )
-        return self._predictor
-
-    @property
-    def stride(self) -> int:
-        """Tokens shared by neighbouring windows: the user's, or a quarter of a window."""
-        return self.settings.stride if self.settings.stride is not None else chunking.default_stride(self.info)
-
-    @property
-    def stitches_windows(self) -> bool:
-        """Whether a long text is stitched into one sequence (see `chunking.stitched`).
-
-        With an explicit `stride` the grouped strategies follow the pipeline: each
-        window aggregated on its own, then overlapping entities merged.
-        """
-        return self.settings.stride is None or self.settings.aggregation_strategy is AggregationStrategy.NONE
+    def device(self) -> Any:
+        """The torch device the model runs on (loads the weights on first use)."""
+        return self.engine.device
 
     def __call__(self, texts: Sequence[str | None] | Iterable[str | None]) -> list[list[Entity] | None]:
         """Entities for each text, in input order; `None` for a `None` text."""
@@ -119,9 +90,11 @@ class TokenClassifier:
                     "cast the column to string first"
                 )
         unique = list(dict.fromkeys(text for text in texts if text is not None))
+        if unique and self.settings.on_error is OnError.NULL:
+            self.engine.device  # a model that cannot load fails the task, whatever on_error says
         found: dict[str, TextResult] = {}
         for group in _character_groups(unique, GROUP_CHARACTERS):
-            found.update(zip(group, self._classify_unique(group)))
+            found.update(zip(group, self._classify_group(group)))
         results: list[TextResult] = []
         seen: set[str] = set()
         for text in texts:
@@ -129,39 +102,26 @@ class TokenClassifier:
                 results.append(TextResult(None, 0, 0))
             elif text in seen:  # a repeated text gets its own copies
                 result = found[text]
-                results.append(TextResult([dict(entity) for entity in result.entities or []], result.tokens, result.windows))
+                copies = None if result.entities is None else [dict(entity) for entity in result.entities]
+                results.append(result._replace(entities=copies))
             else:
                 seen.add(text)
                 results.append(found[text])
         return results
 
-    def _classify_unique(self, texts: list[str]) -> list[TextResult]:
-        windows = chunking.encode_windows(self.tokenizer, self.info, texts, self.stride)
-        probs = self.predictor.probabilities(windows, len(self.info.labels))
-        windows_per_text = np.bincount(windows.row_text, minlength=len(texts))
-        tokens_per_text = chunking.text_token_counts(windows, self.info, self.stride)
-        if self.stitches_windows:
-            selection = chunking.stitched(windows, self.info, self.stride)
-            entities = self.aggregator.entities(windows, selection, probs, texts)
-        else:
-            per_window = self.aggregator.entities(windows, chunking.per_window(windows), probs, texts)
-            by_text: list[list[Entity]] = [[] for _ in texts]
-            for text, found in zip(windows.row_text, per_window):
-                by_text[text].extend(found)
-            entities = [merge_overlapping(found) if count > 1 else found for found, count in zip(by_text, windows_per_text)]
-        return [
-            TextResult(found, int(tokens), int(count))
-            for found, tokens, count in zip(entities, tokens_per_text, windows_per_text)
-        ]
-
-
-def validate_stride(settings: Settings, info: loading.TokenizerInfo) -> None:
-    """A stride must leave each window at least one new token (as the tokenizer requires)."""
-    if settings.stride is not None and settings.stride > chunking.max_stride(info):
-        raise ValueError(
-            f"stride {settings.stride} is too large for {settings.model!r}: its windows hold {info.window} tokens, "
-            f"{info.num_special} of them special, so stride must be at most {chunking.max_stride(info)}"
-        )
+    def _classify_group(self, texts: list[str]) -> list[TextResult]:
+        """One engine call; with `on_error="null"` a failing group is retried text by text
+        so only the texts that fail on their own come back null, with the error."""
+        if self.settings.on_error is OnError.FAIL:
+            return self.engine.classify_unique(texts)
+        try:
+            return self.engine.classify_unique(texts)
+        except Exception as error:
+            if len(texts) == 1:
+                message = f"{type(error).__name__}: {error}"
+                logger.warning("sparkner: a text of %d characters failed (%s); its result is null", len(texts[0]), message)
+                return [TextResult(None, 0, 0, message)]
+        return [result for text in texts for result in self._classify_group([text])]
 
 
 def _character_groups(texts: list[str], budget: int) -> Iterable[list[str]]:
@@ -175,14 +135,3 @@ def _character_groups(texts: list[str], budget: int) -> Iterable[list[str]]:
         size += len(text)
     if group:
         yield group
-
-
-_TOKENIZER_CACHE: dict[tuple[Any, ...], Any] = {}
-
-
-def cached_tokenizer(settings: Settings) -> Any:
-    """Tokenizers are cheap but not free to load: once per process per model."""
-    key = (settings.model, settings.load.revision, settings.load.trust_remote_code)
-    if key not in _TOKENIZER_CACHE:
-        _TOKENIZER_CACHE[key] = loading.load_tokenizer(settings.model, settings.load)
-    return _TOKENIZER_CACHE[key]

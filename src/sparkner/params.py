@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,20 @@ class AggregationStrategy(str, enum.Enum):
     def uses_words(self) -> bool:
         """First, average and max force one label per word before grouping."""
         return self in (AggregationStrategy.FIRST, AggregationStrategy.AVERAGE, AggregationStrategy.MAX)
+
+
+class Backend(str, enum.Enum):
+    """Which library runs the model."""
+
+    TRANSFORMERS = "transformers"
+    FLAIR = "flair"
+
+
+class OnError(str, enum.Enum):
+    """What a text that fails on its own (not through the user's parameters) does."""
+
+    FAIL = "fail"  # the task fails, as Spark would for any worker exception
+    NULL = "null"  # null entities and the error message in an `error` field
 
 
 STRATEGY_NAMES = ", ".join(s.value for s in AggregationStrategy)
@@ -91,6 +106,30 @@ def parse_stride(value: Any) -> int | None:
     if value < 0:
         raise ValueError(f"stride must be a non-negative whole number of tokens, got {value}")
     return value
+
+
+def parse_backend(value: Any, model: str) -> Backend:
+    """'auto' picks Flair for a local file or a Hub id under `flair/` (Flair models are one
+    file; transformers models are directories); everything else is transformers."""
+    if isinstance(value, Backend):
+        return value
+    name = str(value).lower() if isinstance(value, str) else None
+    if name == "auto":
+        return Backend.FLAIR if os.path.isfile(model) or model.lower().startswith("flair/") else Backend.TRANSFORMERS
+    try:
+        return Backend(name)
+    except ValueError:
+        raise ValueError(f"backend {value!r} is not one of auto, transformers, flair") from None
+
+
+def parse_on_error(value: Any) -> OnError:
+    try:
+        return OnError(getattr(value, "value", value))
+    except ValueError:
+        raise ValueError(
+            f"on_error {value!r} is not one of fail, null ('null' gives a null result and an error message "
+            "for a text that fails, instead of failing the task)"
+        ) from None
 
 
 def parse_device(value: Any) -> str | None:
@@ -177,6 +216,8 @@ class Settings:
     dtype: str | None = None
     batch_size: int | None = None
     max_batch_tokens: int | None = None
+    backend: Backend = Backend.TRANSFORMERS
+    on_error: OnError = OnError.FAIL
     load: LoadOptions = LoadOptions()
 
 
@@ -190,6 +231,8 @@ def build_settings(
     dtype: Any = None,
     batch_size: Any = None,
     max_batch_tokens: Any = None,
+    backend: Any = "auto",
+    on_error: Any = "fail",
     parameters: Any = None,
     revision: str | None = None,
     token: str | bool | None = None,
@@ -202,7 +245,7 @@ def build_settings(
     `parameters` with a different value is refused rather than silently resolved.
     """
     if not isinstance(model, str) and not hasattr(model, "__fspath__"):
-        raise ValueError(f"model must be a Hugging Face Hub id or a local directory, got {model!r}")
+        raise ValueError(f"model must be a Hugging Face Hub id or a local path, got {model!r}")
     keywords = {"aggregation_strategy": aggregation_strategy, "ignore_labels": ignore_labels, "stride": stride}
     defaults = {"aggregation_strategy": DEFAULT_STRATEGY.value, "ignore_labels": None, "stride": None}
     for name, value in parse_task_parameters(parameters).items():
@@ -222,5 +265,7 @@ def build_settings(
         dtype=parse_dtype(dtype),
         batch_size=_positive_int("batch_size", batch_size, allow_none=True),
         max_batch_tokens=_positive_int("max_batch_tokens", max_batch_tokens, allow_none=True),
+        backend=parse_backend(backend, str(model)),
+        on_error=parse_on_error(on_error),
         load=LoadOptions(revision, token, local_files_only, trust_remote_code),
     )

@@ -8,18 +8,21 @@ cache, and streams Arrow batches through it.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import logging
 import math
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql.functions import pandas_udf
-from pyspark.sql.types import IntegerType, StructField, StructType
+from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from sparkner.classifier import TokenClassifier
-from sparkner.params import Settings, build_settings
+from sparkner.params import OnError, Settings, build_settings
 from sparkner.schema import entity_schema
 
 logger = logging.getLogger("sparkner")
@@ -48,16 +51,47 @@ def _limit_cpu_threads() -> None:
         torch.set_num_threads(cpus)
 
 
+def as_text(value: Any) -> str | None:
+    """A column value as text, as `CAST(value AS STRING)` would give it.
+
+    Arrow nulls arrive as None (or NaN for an all-null batch): both mean no text.
+    Numbers, booleans and dates become their text; binary is decoded as UTF-8.
+    Arrays, maps and structs are refused: which text to read there is the user's call.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, (int, float, decimal.Decimal, np.integer, np.floating, datetime.date)):
+        return str(value)
+    raise TypeError(
+        f"sparkner needs a string column, but a value is a {type(value).__name__} ({value!r:.60}); "
+        "pass a string column, e.g. concat_ws(' ', col) for an array or col.field for a struct"
+    )
+
+
 def _texts(batch: pd.Series) -> list[str | None]:
-    """Arrow nulls arrive as None (or NaN for an all-null batch): both mean no text."""
-    return [None if text is None or (isinstance(text, float) and math.isnan(text)) else text for text in batch]
+    return [as_text(value) for value in batch]
 
 
 def _worker_setup(settings: Settings) -> TokenClassifier:
     classifier = worker_classifier(settings)
-    if classifier.predictor.device.type == "cpu":
+    if classifier.device.type == "cpu":
         _limit_cpu_threads()
     return classifier
+
+
+def result_schema(settings: Settings) -> Any:
+    """`array<struct<...>>`; with `on_error="null"`, `struct<entities, error>` so a failed
+    text says why next to its null entities."""
+    entities = entity_schema(settings.aggregation_strategy)
+    if settings.on_error is OnError.FAIL:
+        return entities
+    return StructType([StructField("entities", entities), StructField("error", StringType())])
 
 
 def _make_udf(settings: Settings) -> Any:
@@ -66,7 +100,20 @@ def _make_udf(settings: Settings) -> Any:
         for batch in batches:
             yield pd.Series(classifier(_texts(batch)), index=batch.index, dtype=object)
 
-    return pandas_udf(ner, returnType=entity_schema(settings.aggregation_strategy))  # type: ignore[call-overload]
+    def ner_or_error(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        classifier = _worker_setup(settings)
+        for batch in batches:
+            results = classifier.classify(_texts(batch))
+            yield pd.DataFrame(
+                {
+                    "entities": pd.Series([r.entities for r in results], index=batch.index, dtype=object),
+                    "error": pd.Series([r.error for r in results], index=batch.index, dtype=object),
+                },
+                index=batch.index,
+            )
+
+    function = ner if settings.on_error is OnError.FAIL else ner_or_error
+    return pandas_udf(function, returnType=result_schema(settings))  # type: ignore[call-overload]
 
 
 def stats_schema(settings: Settings) -> StructType:
@@ -75,6 +122,7 @@ def stats_schema(settings: Settings) -> StructType:
             StructField("entities", entity_schema(settings.aggregation_strategy)),
             StructField("tokens", IntegerType()),
             StructField("windows", IntegerType()),
+            StructField("error", StringType()),
         ]
     )
 
@@ -88,9 +136,10 @@ def ner_stats_udf(settings: Settings) -> Any:
             results = classifier.classify(_texts(batch))
             yield pd.DataFrame(
                 {
-                    "entities": pd.Series([r.entities for r in results], dtype=object),
+                    "entities": pd.Series([r.entities for r in results], index=batch.index, dtype=object),
                     "tokens": [r.tokens for r in results],
                     "windows": [r.windows for r in results],
+                    "error": pd.Series([r.error for r in results], index=batch.index, dtype=object),
                 },
                 index=batch.index,
             )
@@ -105,7 +154,8 @@ def ner_udf(model: Any, **options: Any) -> Any:
 
     Takes the same options as `TokenClassifier`; all are validated here, on the
     driver, before any job starts. The result is an iterator pandas UDF returning
-    `entity_schema(aggregation_strategy)`.
+    `entity_schema(aggregation_strategy)`, or with `on_error="null"` a
+    `struct<entities, error>` (see `result_schema`).
     """
     settings = build_settings(model, **options)
     TokenClassifier.from_settings(settings)  # tokenizer, config and stride checked now, not on a worker

@@ -48,6 +48,8 @@ class JobConfig:
     dtype: str | None = None
     batch_size: int | None = None
     max_batch_tokens: int | None = None
+    backend: str = "auto"
+    on_error: str = "fail"
     explode: bool = False
     chunk_rows: int | None = None
     summary_path: str | None = None
@@ -69,6 +71,8 @@ class JobConfig:
             dtype=self.dtype,
             batch_size=self.batch_size,
             max_batch_tokens=self.max_batch_tokens,
+            backend=self.backend,
+            on_error=self.on_error,
         )
 
 
@@ -103,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--summary-path", help="where to write the run summary JSON (default: inside a path output)")
     sink.add_argument("--show", type=int, help="print a table of the first N entities found at the end")
     model = parser.add_argument_group("model and task parameters")
-    model.add_argument("--model", help="Hub id or local directory (default: sparkner's bundled demo model)")
+    model.add_argument("--model", help="Hub id, local directory or Flair model file (default: sparkner's bundled demo model)")
     model.add_argument("--aggregation-strategy", help="none, simple (default), first, average, max")
     model.add_argument("--ignore-labels", type=_list, help="comma-separated labels to drop (default O)")
     model.add_argument("--stride", type=int, help="overlap in tokens between windows of a long text")
@@ -111,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--dtype", help="float32, float16, bfloat16 (default: as the model is stored)")
     model.add_argument("--batch-size", type=int, help="windows per model call at most")
     model.add_argument("--max-batch-tokens", type=int, help="padded tokens per model call at most")
+    model.add_argument("--backend", help="auto (default), transformers, flair")
+    model.add_argument(
+        "--on-error",
+        help="fail (default): a text that fails fails the job; null: its entities are null, the reason is in an "
+        "'error' column and the summary counts it",
+    )
     parser.add_argument("--config", help="YAML or JSON file with any of these settings; flags win")
     parser.add_argument("--master", help="Spark master when not launched by spark-submit (e.g. local[2])")
     return parser

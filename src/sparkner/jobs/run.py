@@ -23,7 +23,7 @@ from pyspark import StorageLevel
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType
+from pyspark.sql.types import ArrayType, MapType, StringType, StructType
 
 from sparkner.jobs.config import JobConfig, JobError
 from sparkner.jobs.summary import RunSummary
@@ -53,8 +53,15 @@ def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
             df = df.withColumnRenamed("value", config.text_col)
     if config.text_col not in df.columns:
         raise JobError(f"input has no text column {config.text_col!r}; its columns are {', '.join(df.columns)} (use --text-col)")
-    if not isinstance(df.schema[config.text_col].dataType, StringType):
-        raise JobError(f"text column {config.text_col!r} is {df.schema[config.text_col].dataType.simpleString()}, not a string column")
+    text_type = df.schema[config.text_col].dataType
+    if isinstance(text_type, (ArrayType, MapType, StructType)):
+        raise JobError(
+            f"text column {config.text_col!r} is {text_type.simpleString()}, not a string column; "
+            "point --text-col at a string column (or write one, e.g. concat_ws(' ', col), before the job)"
+        )
+    if not isinstance(text_type, StringType):
+        logger.info("text column %r is %s; reading it as text (CAST AS STRING)", config.text_col, text_type.simpleString())
+        df = df.withColumn(config.text_col, F.col(config.text_col).cast("string"))
     if config.id_col and config.id_col not in df.columns:
         raise JobError(f"input has no id column {config.id_col!r}; its columns are {', '.join(df.columns)}")
     return df
@@ -92,10 +99,13 @@ def shape_output(result: DataFrame, config: JobConfig, fields: tuple[str, ...]) 
     entity fields, so the document still counts as processed.
     """
     others = [name for name in result.columns if name not in (NER_COLUMN, config.text_col)]
+    # With --on-error null, why a text failed is kept next to its (null) entities.
+    error = [F.col(f"{NER_COLUMN}.error").alias("error")] if config.on_error == "null" else []
     if not config.explode:
-        return result.select(*[name for name in result.columns if name != NER_COLUMN], F.col(f"{NER_COLUMN}.entities").alias("entities"))
-    exploded = result.select(*others, F.explode_outer(f"{NER_COLUMN}.entities").alias("entity"))
-    return exploded.select(*others, *[F.col(f"entity.{name}").alias(name) for name in fields])
+        kept = [name for name in result.columns if name != NER_COLUMN]
+        return result.select(*kept, F.col(f"{NER_COLUMN}.entities").alias("entities"), *error)
+    exploded = result.select(*others, *error, F.explode_outer(f"{NER_COLUMN}.entities").alias("entity"))
+    return exploded.select(*others, *[F.col(f"entity.{name}").alias(name) for name in fields], *[F.col("error")] if error else [])
 
 
 def write(df: DataFrame, config: JobConfig, mode: str) -> None:

@@ -21,6 +21,7 @@ class RunSummary:
     rows_out: int = 0
     null_texts: int = 0
     empty_texts: int = 0
+    failed_texts: int = 0
     entities: int = 0
     entities_per_label: dict[str, int] = field(default_factory=dict)
     multi_window_documents: int = 0
@@ -39,11 +40,13 @@ class RunSummary:
             F.sum((text.isNotNull() & (F.length(F.trim(text)) == 0)).cast("int")).alias("empties"),
             F.sum((F.col(f"{ner_col}.windows") > 1).cast("int")).alias("multi"),
             F.sum(f"{ner_col}.tokens").alias("tokens"),
+            F.sum(F.col(f"{ner_col}.error").isNotNull().cast("int")).alias("failed"),
         ).first()
         self.rows_in += totals["rows"]
         self.rows_out += rows_out
         self.null_texts += totals["nulls"] or 0
         self.empty_texts += totals["empties"] or 0
+        self.failed_texts += totals["failed"] or 0
         self.multi_window_documents += totals["multi"] or 0
         self.tokens += totals["tokens"] or 0
         label = _label_field(result, ner_col)

@@ -1,0 +1,132 @@
+"""The transformers engine: the pipeline's three stages over a batch of distinct texts.
+
+preprocess (`chunking`: tokenize into windows), forward (`inference`: batched by
+length under a token budget) and postprocess (`aggregation`). `TokenClassifier`
+(in `classifier`) wraps an engine with what every backend shares: input checks,
+repeated texts computed once, input order, per-row error handling.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from sparkner import chunking, loading
+from sparkner.aggregation import Aggregator, merge_overlapping
+from sparkner.inference import Predictor
+from sparkner.params import AggregationStrategy, Settings
+
+logger = logging.getLogger("sparkner")
+
+Entity = dict[str, Any]
+
+
+class TextResult(NamedTuple):
+    """One text's entities (`None` for a `None` text or a failed one) and what it cost:
+    its own tokens (special tokens and window overlaps not counted) and its windows.
+    `error` says why a text failed when `on_error="null"`."""
+
+    entities: list[Entity] | None
+    tokens: int
+    windows: int
+    error: str | None = None
+
+
+class TransformersEngine:
+    """A transformers token-classification model with the pipeline's semantics.
+
+    Built on the driver to validate (tokenizer, config and window are loaded, the
+    weights are not); the weights load on first use, once per process.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tokenizer = cached_tokenizer(settings)
+        config = loading.load_config(settings.model, settings.load)
+        self.info = loading.tokenizer_info(self.tokenizer, config)
+        validate_stride(settings, self.info)
+        self.aggregator = Aggregator(self.tokenizer, self.info.labels, settings.aggregation_strategy, settings.ignore_labels)
+        if settings.aggregation_strategy.uses_words and not self.aggregator.word_aware:
+            logger.info(
+                "sparkner: tokenizer of %s has no subword prefix; words for %r use the pipeline's "
+                "whitespace heuristic",
+                settings.model,
+                settings.aggregation_strategy.value,
+            )
+        self._predictor: Predictor | None = None
+
+    @property
+    def predictor(self) -> Predictor:
+        """The model on its device, loaded on first use (once per worker process)."""
+        if self._predictor is None:
+            device = loading.resolve_device(self.settings.device)
+            model = loading.cached_model(self.settings.model, self.settings.load, device, self.settings.dtype)
+            pad = self.tokenizer.pad_token_id
+            self._predictor = Predictor(
+                model,
+                pad if pad is not None else 0,
+                max_rows=self.settings.batch_size,
+                max_tokens=self.settings.max_batch_tokens,
+            )
+        return self._predictor
+
+    @property
+    def device(self) -> Any:
+        """The torch device the weights are on (loads them)."""
+        return self.predictor.device
+
+    @property
+    def stride(self) -> int:
+        """Tokens shared by neighbouring windows: the user's, or a quarter of a window."""
+        return self.settings.stride if self.settings.stride is not None else chunking.default_stride(self.info)
+
+    @property
+    def stitches_windows(self) -> bool:
+        """Whether a long text is stitched into one sequence (see `chunking.stitched`).
+
+        With an explicit `stride` the grouped strategies follow the pipeline: each
+        window aggregated on its own, then overlapping entities merged.
+        """
+        return self.settings.stride is None or self.settings.aggregation_strategy is AggregationStrategy.NONE
+
+    def classify_unique(self, texts: list[str]) -> list[TextResult]:
+        """Entities for distinct, non-null texts, in their order."""
+        windows = chunking.encode_windows(self.tokenizer, self.info, texts, self.stride)
+        probs = self.predictor.probabilities(windows, len(self.info.labels))
+        windows_per_text = np.bincount(windows.row_text, minlength=len(texts))
+        tokens_per_text = chunking.text_token_counts(windows, self.info, self.stride)
+        if self.stitches_windows:
+            selection = chunking.stitched(windows, self.info, self.stride)
+            entities = self.aggregator.entities(windows, selection, probs, texts)
+        else:
+            per_window = self.aggregator.entities(windows, chunking.per_window(windows), probs, texts)
+            by_text: list[list[Entity]] = [[] for _ in texts]
+            for text, found in zip(windows.row_text, per_window):
+                by_text[text].extend(found)
+            entities = [merge_overlapping(found) if count > 1 else found for found, count in zip(by_text, windows_per_text)]
+        return [
+            TextResult(found, int(tokens), int(count))
+            for found, tokens, count in zip(entities, tokens_per_text, windows_per_text)
+        ]
+
+
+def validate_stride(settings: Settings, info: loading.TokenizerInfo) -> None:
+    """A stride must leave each window at least one new token (as the tokenizer requires)."""
+    if settings.stride is not None and settings.stride > chunking.max_stride(info):
+        raise ValueError(
+            f"stride {settings.stride} is too large for {settings.model!r}: its windows hold {info.window} tokens, "
+            f"{info.num_special} of them special, so stride must be at most {chunking.max_stride(info)}"
+        )
+
+
+_TOKENIZER_CACHE: dict[tuple[Any, ...], Any] = {}
+
+
+def cached_tokenizer(settings: Settings) -> Any:
+    """Tokenizers are cheap but not free to load: once per process per model."""
+    key = (settings.model, settings.load.revision, settings.load.trust_remote_code)
+    if key not in _TOKENIZER_CACHE:
+        _TOKENIZER_CACHE[key] = loading.load_tokenizer(settings.model, settings.load)
+    return _TOKENIZER_CACHE[key]

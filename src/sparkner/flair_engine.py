@@ -1,0 +1,155 @@
+"""The Flair engine: a Flair `SequenceTagger` (e.g. flair/ner-english) behind the same interface.
+
+Output follows what the Hugging Face inference API returns for Flair models: one
+`Sentence` per text, `predict`, and for each predicted label
+`{entity_group: value, score, word: span text, start, end}`. Here texts are
+predicted in mini-batches (Flair sorts them by length) instead of one per call,
+and each `Sentence` is marked as having no neighbours, so a text is never read in
+the context of the texts batched with it: the result of a text does not depend on
+its batch, as with the API.
+
+Flair tokenizes whole texts and its embeddings read them whole (transformer
+embeddings split long texts into their own overlapping windows), so no text is
+cut; memory grows with the longest text in a mini-batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from sparkner import loading
+from sparkner.engine import Entity, TextResult
+from sparkner.params import DEFAULT_STRATEGY, Settings
+
+logger = logging.getLogger("sparkner")
+
+DEFAULT_MINI_BATCH = 32
+
+_TAGGER_CACHE: dict[tuple[str, str], Any] = {}
+_LOCK = threading.Lock()
+
+
+def _import_flair() -> Any:
+    try:
+        import flair
+        from flair.data import Sentence  # noqa: F401
+        from flair.models import SequenceTagger  # noqa: F401
+    except ImportError as error:
+        raise ImportError(
+            f"backend='flair' needs the flair package ({error}); install it with pip install 'sparkner[flair]' "
+            "(flair needs transformers < 5: see the README's supported versions)"
+        ) from error
+    return flair
+
+
+def check_flair_settings(settings: Settings) -> None:
+    """Parameters that have no meaning for a span tagger are refused, not ignored."""
+    problems = []
+    if settings.aggregation_strategy is not DEFAULT_STRATEGY:
+        problems.append(
+            f"aggregation_strategy {settings.aggregation_strategy.value!r} (a Flair tagger predicts whole spans; "
+            f"leave it at {DEFAULT_STRATEGY.value!r})"
+        )
+    if settings.stride is not None:
+        problems.append(f"stride {settings.stride} (Flair reads each text whole; leave stride unset)")
+    if settings.dtype is not None:
+        problems.append(f"dtype {settings.dtype!r} (Flair models run in float32)")
+    if settings.max_batch_tokens is not None:
+        problems.append("max_batch_tokens (Flair batches by text count: use batch_size)")
+    if problems:
+        raise ValueError(f"Flair model {settings.model!r} does not take " + "; ".join(problems))
+
+
+def load_tagger(model: str, device: str) -> Any:
+    """`SequenceTagger.load` (a local file or a Hub id), on `device`, once per process."""
+    flair = _import_flair()
+    from flair.models import SequenceTagger
+
+    key = (model, device)
+    with _LOCK:
+        if key not in _TAGGER_CACHE:
+            import torch
+
+            logger.info("sparkner: loading Flair tagger %s on %s", model, device)
+            flair.device = torch.device(device)
+            try:
+                tagger = SequenceTagger.load(model)
+            except (OSError, ValueError) as error:
+                raise loading.ModelLoadError(
+                    f"Could not load Flair model {model!r} ({type(error).__name__}: {error}). Point `model` at a "
+                    "local Flair model file (e.g. the pytorch_model.bin of flair/ner-english, or a file written by "
+                    "SequenceTagger.save)."
+                ) from error
+            if not isinstance(tagger, SequenceTagger):
+                raise ValueError(f"{model!r} is a {type(tagger).__name__}, not a Flair SequenceTagger")
+            _TAGGER_CACHE[key] = tagger.to(device).eval()
+        return _TAGGER_CACHE[key]
+
+
+class FlairEngine:
+    """A Flair sequence tagger with the output of the inference API's Flair pipeline."""
+
+    def __init__(self, settings: Settings) -> None:
+        _import_flair()
+        check_flair_settings(settings)
+        if (os.sep in settings.model or settings.model.startswith(".")) and not os.path.isfile(settings.model):
+            raise loading.ModelLoadError(
+                f"Flair model {settings.model!r} is not a file; a Flair model is one file (written by "
+                "SequenceTagger.save, or the pytorch_model.bin of a Flair model on the Hub)"
+            )
+        self.settings = settings
+        self._tagger: Any = None
+
+    @property
+    def tagger(self) -> Any:
+        if self._tagger is None:
+            self._tagger = load_tagger(self.settings.model, loading.resolve_device(self.settings.device))
+        return self._tagger
+
+    @property
+    def device(self) -> Any:
+        import flair
+
+        self.tagger  # noqa: B018 - loads it, which sets flair.device
+        return flair.device
+
+    def classify_unique(self, texts: list[str]) -> list[TextResult]:
+        from flair.data import Sentence
+
+        sentences = [Sentence(text) for text in texts]
+        for sentence in sentences:
+            # No neighbours: `predict` would otherwise chain the batch's sentences as context.
+            sentence._has_context = True
+        self.tagger.predict(sentences, mini_batch_size=self.settings.batch_size or DEFAULT_MINI_BATCH)
+        return [
+            TextResult(self._entities(text, sentence), len(sentence), 1 if len(sentence) else 0)
+            for text, sentence in zip(texts, sentences)
+        ]
+
+    def _entities(self, text: str, sentence: Any) -> list[Entity]:
+        offsets = _original_offsets(text)
+        entities = []
+        for label in sentence.get_labels():
+            if label.value in self.settings.ignore_labels:
+                continue
+            span = label.data_point
+            start, end = span.start_position, span.end_position
+            if offsets is not None:
+                start, end = offsets[start], offsets[end - 1] + 1
+            entities.append({"entity_group": label.value, "score": label.score, "word": span.text, "start": start, "end": end})
+        return entities
+
+
+def _original_offsets(text: str) -> list[int] | None:
+    """Flair deletes zero-width and some control characters before tokenizing, so its
+    positions index the cleaned text; map them back to the caller's text (None: no change).
+    Flair's clean-up works character by character, which makes the map exact."""
+    from flair.data import Sentence
+
+    clean = Sentence._handle_problem_characters
+    if clean(text) == text:
+        return None
+    return [position for position, character in enumerate(text) for _ in clean(character)]

@@ -1,0 +1,131 @@
+"""Per-row failures (`on_error`), non-string columns, and the job's failure counts.
+
+The failing texts here fail for a real reason users meet: a tokenizer that was
+given an added token whose embedding row the model never got (added tokens without
+`resize_token_embeddings`), so any text containing it makes the forward pass fail.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from parity import assert_same_entities
+
+import sparkner
+from sparkner import TokenClassifier
+from sparkner.jobs.cli import main
+
+BROKEN_TOKEN = "<unembedded>"
+TEXTS = [
+    "Angela Merkel met Emmanuel Macron in Berlin.",
+    f"Reuters reported {BROKEN_TOKEN} that shares fell.",
+    None,
+    "Tokyo and Kyoto are cities in Japan.",
+    f"{BROKEN_TOKEN}",
+    "",
+    "Angela Merkel met Emmanuel Macron in Berlin.",
+]
+
+
+@pytest.fixture(scope="module")
+def broken_model(tiny_models, tmp_path_factory) -> Path:
+    from transformers import AutoTokenizer
+
+    path = tmp_path_factory.mktemp("broken") / "model"
+    shutil.copytree(tiny_models["bert-cased"], path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.add_tokens([BROKEN_TOKEN])  # the model's embeddings are not resized
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def _expected(tiny_models) -> list:
+    """The good texts' entities, from the original (unbroken) model."""
+    clean = TokenClassifier(tiny_models["bert-cased"])
+    return [None if text is None or BROKEN_TOKEN in text else clean([text])[0] for text in TEXTS]
+
+
+def test_on_error_fail_is_the_default(broken_model):
+    with pytest.raises(IndexError):
+        TokenClassifier(broken_model)(TEXTS)
+
+
+def test_on_error_null_isolates_the_failing_texts(broken_model, tiny_models):
+    results = TokenClassifier(broken_model, on_error="null").classify(TEXTS)
+    for text, result, expected in zip(TEXTS, results, _expected(tiny_models)):
+        if text is not None and BROKEN_TOKEN in text:
+            assert result.entities is None
+            assert result.error.startswith("IndexError: index out of range")
+        else:
+            assert result.error is None
+            assert (result.entities is None) == (expected is None)
+            if expected is not None:
+                assert_same_entities(result.entities, expected, repr(text))
+
+
+def test_on_error_null_through_spark(spark, broken_model, tiny_models):
+    rows = [(i, text) for i, text in enumerate(TEXTS)]
+    df = spark.createDataFrame(rows, "id int, text string").repartition(3)
+    udf = sparkner.ner_udf(str(broken_model), on_error="null")
+    assert udf.returnType.simpleString().startswith("struct<entities:array<struct<entity_group:string")
+    got = sorted(df.select("id", udf("text").alias("r")).collect(), key=lambda row: row["id"])
+    assert [row["id"] for row in got] == list(range(len(TEXTS)))  # one row out per row in
+    for row, text, expected in zip(got, TEXTS, _expected(tiny_models)):
+        if text is not None and BROKEN_TOKEN in text:
+            assert row["r"]["entities"] is None and "IndexError" in row["r"]["error"]
+        else:
+            assert row["r"]["error"] is None
+            if expected is not None:
+                assert_same_entities([e.asDict() for e in row["r"]["entities"]], expected, repr(text))
+
+
+def test_on_error_is_validated():
+    with pytest.raises(ValueError, match="on_error 'skip' is not one of fail, null"):
+        sparkner.ner_udf(sparkner.DEMO_MODEL, on_error="skip")
+
+
+def test_the_job_counts_failed_texts(spark, broken_model, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"doc_id": i, "text": t}) + "\n" for i, t in enumerate(TEXTS)))
+    out = tmp_path / "out"
+    code = main(["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--output", str(out),
+                 "--model", str(broken_model), "--on-error", "null"])
+    assert code == 0
+    summary = json.loads((out / "_sparkner_summary.json").read_text())
+    assert summary["failed_texts"] == 2 and summary["rows_in"] == len(TEXTS)
+    written = {row["doc_id"]: row for row in spark.read.parquet(str(out)).collect()}
+    assert len(written) == len(TEXTS)
+    assert "IndexError" in written[1]["error"] and written[1]["entities"] is None
+    assert written[0]["error"] is None and written[0]["entities"]
+
+
+def test_non_string_columns_are_read_as_their_text(spark):
+    """Numbers, booleans, dates and binary are read as CAST(col AS STRING) would give them."""
+    classifier = TokenClassifier(sparkner.DEMO_MODEL)
+    udf = sparkner.ner_udf(sparkner.DEMO_MODEL)
+    df = spark.createDataFrame(
+        [(1, 42, 2.5, True, datetime.date(2024, 5, 1), bytearray("Paris".encode()))],
+        "id int, n int, x double, flag boolean, day date, raw binary",
+    )
+    row = df.select(*[udf(name).alias(name) for name in ("n", "x", "flag", "day", "raw")]).first()
+    texts = df.selectExpr(*[f"CAST({name} AS STRING) AS {name}" for name in ("n", "x", "flag", "day", "raw")]).first()
+    for name in ("n", "x", "flag", "day", "raw"):
+        assert_same_entities([e.asDict() for e in row[name]], classifier([texts[name]])[0], name)
+
+
+def test_array_columns_are_refused_with_a_message(spark):
+    df = spark.createDataFrame([(1, ["Paris", "London"])], "id int, words array<string>")
+    with pytest.raises(Exception, match="sparkner needs a string column, but a value is a ndarray"):
+        df.select(sparkner.ner_udf(sparkner.DEMO_MODEL)("words")).collect()
+
+
+def test_the_job_refuses_an_array_text_column(tmp_path, capsys):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"doc_id": 1, "text": ["a", "b"]}) + "\n")
+    code = main(["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--output", str(tmp_path / "o")])
+    assert code == 2
+    assert "text column 'text' is array<string>, not a string column" in capsys.readouterr().err
