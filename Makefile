@@ -1,22 +1,34 @@
 # sparkner: `make demo` runs the batch job on the bundled sample documents;
-# `make test` runs the test suite. Both create .venv on first use.
+# `make test` runs the test suite on the latest runtime (Spark 4, transformers 5), in .venv;
+# `make test-lts` on the LTS runtime (Spark 3.5, transformers 4.57, flair), in .venv-lts.
+# Each environment is created on first use from the pins in constraints/.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LTS_VENV ?= .venv-lts
+LTS_PY := $(LTS_VENV)/bin/python
+LTS_STAMP := $(LTS_VENV)/.installed
 # CPU build of torch; installed first so nothing pulls a CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: all demo test venv clean benchmark
+.PHONY: all demo test test-lts test-all venv clean benchmark
 
 all: test
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints/latest.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test]" -c constraints/latest.txt
 	touch $(STAMP)
+
+$(LTS_STAMP): pyproject.toml constraints/lts.txt
+	$(PYTHON) -m venv $(LTS_VENV)
+	$(LTS_PY) -m pip install --quiet --upgrade pip
+	$(LTS_PY) -m pip install --quiet "$(TORCH)"
+	$(LTS_PY) -m pip install --quiet -e ".[test,flair]" -c constraints/lts.txt
+	touch $(LTS_STAMP)
 
 venv: $(STAMP)
 
@@ -25,11 +37,18 @@ demo: $(STAMP)
 		--input examples/sample_docs.jsonl --input-format json --text-col text --id-col doc_id \
 		--output output/demo --mode overwrite --aggregation-strategy first --show 40
 
+# Flair needs transformers < 5, so its tests run in the LTS environment only.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not flair"
+
+# pyspark 3.5's Spark Connect server is a Maven jar (not on PyPI): Connect is tested on Spark 4.
+test-lts: $(LTS_STAMP)
+	$(LTS_PY) -m pytest -m "not connect"
+
+test-all: test test-lts
 
 clean:
-	rm -rf $(VENV) output .pytest_cache spark-warehouse
+	rm -rf $(VENV) $(LTS_VENV) output .pytest_cache spark-warehouse
 
 # Throughput: sparkner vs. the pipeline-in-a-UDF recipe vs. the model-only ceiling (needs ../shared).
 benchmark: $(STAMP)

@@ -12,11 +12,14 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from parity import assert_same_entities
 from texts import SHORT_TEXTS
 
 import sparkner
 from sparkner import TokenClassifier
+
+pytestmark = pytest.mark.connect
 
 SCRIPT = textwrap.dedent(
     """

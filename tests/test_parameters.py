@@ -22,7 +22,10 @@ from sparkner.params import build_settings
         ({"ignore_labels": "O"}, "got the string 'O'; write \\['O'\\]"),
         ({"ignore_labels": ["O", 1]}, "ignore_labels must hold label strings only; \\[1\\]"),
         ({"ignore_labels": 5}, "ignore_labels must be a list of label strings"),
-        ({"dtype": "int8"}, "dtype 'int8' is not one of bf16, bfloat16, float, float16, float32, fp16, fp32, half"),
+        ({"dtype": "int4"}, "dtype 'int4' is not one of bf16, bfloat16, float, float16, float32, fp16, fp32, half, int8, qint8"),
+        ({"dtype": "int8", "device": "cuda"}, "dtype 'int8' \(dynamic quantization\) runs on the CPU only"),
+        ({"backend": "onnx"}, "backend 'onnx' is not one of auto, transformers, flair"),
+        ({"on_error": "ignore"}, "on_error 'ignore' is not one of fail, null"),
         ({"device": "gpu"}, "device 'gpu' is not valid; use None, 'cpu', 'cuda', 'cuda:N', 'mps'"),
         ({"batch_size": 0}, "batch_size must be a positive whole number, got 0"),
         ({"max_batch_tokens": -5}, "max_batch_tokens must be a positive whole number"),
@@ -114,3 +117,22 @@ def test_none_and_empty_texts(tiny_models):
     assert classifier([]) == []
     with pytest.raises(TypeError, match="item 1 is a int .*cast the column to string"):
         classifier(["ok", 3])
+
+
+def test_flair_backend_without_flair_says_how_to_install_it(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "flair", None)  # as where flair is not installed
+    tagger = tmp_path / "tagger.pt"
+    tagger.write_bytes(b"")
+    with pytest.raises(ImportError, match="backend='flair' needs the flair package .*pip install 'sparkner\\[flair\\]'"):
+        TokenClassifier(str(tagger))
+
+
+def test_int8_quantizes_the_linear_layers_on_the_cpu(tiny_models):
+    """Opt-in int8: entities stay well formed; the weights are quantized, on the CPU."""
+    classifier = TokenClassifier(tiny_models["bert-cased"], dtype="int8")
+    results = classifier(["Angela Merkel met Emmanuel Macron in Berlin.", "Paris"])
+    assert classifier.device.type == "cpu"
+    assert "DynamicQuantizedLinear" in repr(classifier.engine.predictor.model)
+    assert all(0 <= e["start"] < e["end"] for found in results for e in found)

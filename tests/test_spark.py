@@ -66,3 +66,29 @@ def test_long_documents_through_spark(spark, tiny_models):
     reference = pipeline_results(path, ALL_TEXTS, aggregation_strategy="simple", stride=8)
     for i in range(len(ALL_TEXTS)):
         assert_same_entities(got[i], reference[i], f"row {i}")
+
+
+def test_hostile_texts_through_spark(spark, tiny_models):
+    """Every kind of text, many partitions, 3-row Arrow batches: one row out per row in, in
+    order, offsets inside the text, the same entities as in-process, nothing raises."""
+    texts = [
+        *SHORT_TEXTS,
+        None,
+        "x" * 5_000,  # one "word" of thousands of characters
+        " ".join(SHORT_TEXTS[:3] + ["東京 😀 مرحبا"]) * 2_500,  # ~330,000 characters
+        "\u200b\ufeff\x00",
+        "é",
+    ]
+    df = spark.createDataFrame(_rows(texts), "id int, text string").repartition(8)
+    path = tiny_models["roberta"]
+    result = df.select("id", sparkner.ner_udf(str(path), aggregation_strategy="first")("text").alias("entities"))
+    got = _collect(result)
+    assert sorted(got) == list(range(len(texts))) and result.count() == len(texts)
+    expected = TokenClassifier(path, aggregation_strategy="first")(texts)
+    assert len(texts[-4]) > 300_000 and len(got[len(texts) - 4]) > 1_000
+    for i, text in enumerate(texts):
+        if text is None:
+            assert got[i] is None
+            continue
+        assert all(0 <= e["start"] <= e["end"] <= len(text) for e in got[i])
+        assert_same_entities(got[i], expected[i], f"row {i}")

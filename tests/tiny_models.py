@@ -186,3 +186,33 @@ def build_tiny_model(
     config["tokenizer_class"] = spec.tokenizer_class
     config_path.write_text(json.dumps(config, indent=2))
     return directory
+
+
+SPAN_TAGS = ["PER", "LOC", "ORG", "MISC"]
+TOKEN_TAGS = ["NOUN", "VERB", "ADJ", "DET", "PROPN", "PUNCT"]
+
+
+def build_tiny_flair_tagger(path: Path, bert_dir: Path, *, spans: bool = True) -> Path:
+    """A Flair `SequenceTagger` (BiLSTM + CRF) over `TransformerWordEmbeddings` of a
+    tiny local BERT, saved with `save` as users save theirs. Random weights; the "O"
+    tag gets a bias so spans are separated by outside tokens, as in real NER output.
+    `spans=False` gives a token tagger (PoS-like: one label per token)."""
+    import torch
+    from flair.data import Dictionary
+    from flair.embeddings import TransformerWordEmbeddings
+    from flair.models import SequenceTagger
+
+    torch.manual_seed(7)
+    embeddings = TransformerWordEmbeddings(str(bert_dir), layers="-1", subtoken_pooling="first", fine_tune=False)
+    tags = Dictionary(add_unk=False)
+    for tag in SPAN_TAGS if spans else TOKEN_TAGS:
+        tags.add_item(tag)
+    tags.span_labels = spans
+    tagger = SequenceTagger(embeddings, tags, "ner" if spans else "pos", hidden_size=16, use_crf=True)
+    with torch.no_grad():
+        tagger.linear.weight.mul_(4.0)
+        if spans:
+            tagger.linear.bias[tagger.label_dictionary.get_idx_for_item("O")] += 1.5
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tagger.save(path)
+    return path

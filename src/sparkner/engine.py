@@ -61,7 +61,7 @@ class TransformersEngine:
     def predictor(self) -> Predictor:
         """The model on its device, loaded on first use (once per worker process)."""
         if self._predictor is None:
-            device = loading.resolve_device(self.settings.device)
+            device = loading.resolve_device(self.settings.device, self.settings.dtype)
             model = loading.cached_model(self.settings.model, self.settings.load, device, self.settings.dtype)
             pad = self.tokenizer.pad_token_id
             self._predictor = Predictor(

@@ -62,6 +62,8 @@ DTYPE_ALIASES = {
     "half": "float16",
     "bfloat16": "bfloat16",
     "bf16": "bfloat16",
+    "int8": "int8",
+    "qint8": "int8",
 }
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda|mps)(:\d+)?$")
 
@@ -148,7 +150,7 @@ def parse_device(value: Any) -> str | None:
 
 def parse_dtype(value: Any) -> str | None:
     """`None` loads the model as transformers does (so results match the pipeline);
-    float16/bfloat16 are opt-in, for GPUs."""
+    float16/bfloat16 are opt-in, for GPUs; int8 is opt-in dynamic quantization, for CPUs."""
     if value is None:
         return None
     name = str(value).removeprefix("torch.").lower()
@@ -256,6 +258,8 @@ def build_settings(
     for name in ("local_files_only", "trust_remote_code"):
         if not isinstance(locals()[name], bool):
             raise ValueError(f"{name} must be True or False, got {locals()[name]!r}")
+    if parse_dtype(dtype) == "int8" and (parse_device(device) or "cpu") != "cpu":
+        raise ValueError(f"dtype 'int8' (dynamic quantization) runs on the CPU only; use device='cpu' or a float dtype on {device!r}")
     return Settings(
         model=str(model),
         aggregation_strategy=parse_strategy(keywords["aggregation_strategy"]),
