@@ -4,7 +4,7 @@ equal to a clean run.
 Runs in its own process, with `local[2,4]` (a task may fail 4 times, as on a cluster; the
 shared test session fails at once) and `spark.python.worker.reuse=false`, so a live worker
 is always one running a task. A thread in that process SIGKILLs the first worker that has
-been alive for 1.5 s, i.e. mid-task, after the model loaded.
+been alive for 1.5 s with torch loaded, i.e. mid-task, after the model loaded.
 """
 
 from __future__ import annotations
@@ -29,10 +29,15 @@ SCRIPT = textwrap.dedent(
     from pyspark.sql import SparkSession
     import sparkner
 
-    texts = json.load(open(sys.argv[1]))
     spark = (SparkSession.builder.master("local[2,4]").config("spark.ui.enabled", "false")
              .config("spark.python.worker.reuse", "false").getOrCreate())
     spark.sparkContext.setLogLevel("WARN")  # the retry shows as "Lost task ... Python worker exited unexpectedly"
+
+    def runs_torch(pid):  # a worker running the sparkner UDF has torch loaded
+        try:
+            return "libtorch" in open(f"/proc/{pid}/maps").read()
+        except OSError:
+            return False
 
     def cmdline(pid):
         try:
@@ -46,12 +51,20 @@ SCRIPT = textwrap.dedent(
         except (OSError, IndexError, ValueError):
             return -1
 
+    def ours(pid):  # this script -> its JVM -> pyspark.daemon -> worker (not another session's workers)
+        for _ in range(4):
+            pid = parent(pid)
+            if pid == os.getpid():
+                return True
+        return False
+
     killed, seen, stop = [], {}, threading.Event()
 
     def kill_one_worker():
         while not killed and not stop.is_set():
             for name in os.listdir("/proc"):
-                if name.isdigit() and "pyspark.daemon" in cmdline(name) and "pyspark.daemon" in cmdline(parent(name)):
+                if (name.isdigit() and "pyspark.daemon" in cmdline(name) and "pyspark.daemon" in cmdline(parent(name))
+                        and ours(name) and runs_torch(name)):
                     seen.setdefault(name, time.time())
                     if time.time() - seen[name] > 1.5:
                         os.kill(int(name), signal.SIGKILL)
@@ -61,7 +74,7 @@ SCRIPT = textwrap.dedent(
 
     killer = threading.Thread(target=kill_one_worker, daemon=True)
     killer.start()
-    df = spark.createDataFrame(list(enumerate(texts)), "id int, text string").repartition(4)
+    df = spark.read.json(sys.argv[1]).repartition(4)  # read by the JVM: the only Python workers are sparkner's
     rows = df.select("id", sparkner.ner_udf(sparkner.DEMO_MODEL)("text").alias("entities")).collect()
     stop.set()
     tracker = spark.sparkContext.statusTracker()
@@ -79,7 +92,7 @@ SCRIPT = textwrap.dedent(
 def test_a_killed_worker_is_retried_and_nothing_is_lost(tmp_path):
     docs = [json.loads(line)["text"] for line in SAMPLE.open()]
     texts = [text if text is None else f"{text} ({copy})" for copy in range(12) for text in docs]
-    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    (tmp_path / "texts.json").write_text("".join(json.dumps({"id": i, "text": text}) + "\n" for i, text in enumerate(texts)))
     (tmp_path / "run.py").write_text(SCRIPT)
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     done = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "texts.json")], env=env,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from typing import Any
 
@@ -27,6 +28,8 @@ from sparkner.params import DEFAULT_STRATEGY, Settings
 logger = logging.getLogger("sparkner")
 
 DEFAULT_MINI_BATCH = 32
+# What Flair's `load` resolves on the Hub: "org/name" or a short name such as "ner" (not a local path).
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 _TAGGER_CACHE: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
@@ -95,10 +98,11 @@ class FlairEngine:
     def __init__(self, settings: Settings) -> None:
         _import_flair()
         check_flair_settings(settings)
-        if (os.sep in settings.model or settings.model.startswith(".")) and not os.path.isfile(settings.model):
+        if not os.path.isfile(settings.model) and not _HUB_ID.match(settings.model):
             raise loading.ModelLoadError(
                 f"Flair model {settings.model!r} is not a file; a Flair model is one file (written by "
-                "SequenceTagger.save, or the pytorch_model.bin of a Flair model on the Hub)"
+                "SequenceTagger.save, or the pytorch_model.bin of a Flair model on the Hub) or a Hub id such as "
+                "'flair/ner-english'"
             )
         self.settings = settings
         self._tagger: Any = None
