@@ -11,24 +11,26 @@ LTS_PY := $(LTS_VENV)/bin/python
 LTS_STAMP := $(LTS_VENV)/.installed
 # CPU build of torch; installed first so nothing pulls a CUDA build.
 TORCH ?= torch==2.13.0
+COMMA := ,
 
 .PHONY: all demo test test-lts test-all venv clean benchmark
 
 all: test
 
+# $(call make-venv,DIR,EXTRAS,CONSTRAINTS): a fresh virtual environment with sparkner installed.
+define make-venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet "$(TORCH)"
+	$(1)/bin/python -m pip install --quiet -e ".[$(2)]" -c $(3)
+	touch $(1)/.installed
+endef
+
 $(STAMP): pyproject.toml constraints/latest.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[test]" -c constraints/latest.txt
-	touch $(STAMP)
+	$(call make-venv,$(VENV),test,constraints/latest.txt)
 
 $(LTS_STAMP): pyproject.toml constraints/lts.txt
-	$(PYTHON) -m venv $(LTS_VENV)
-	$(LTS_PY) -m pip install --quiet --upgrade pip
-	$(LTS_PY) -m pip install --quiet "$(TORCH)"
-	$(LTS_PY) -m pip install --quiet -e ".[test,flair]" -c constraints/lts.txt
-	touch $(LTS_STAMP)
+	$(call make-venv,$(LTS_VENV),test$(COMMA)flair,constraints/lts.txt)
 
 venv: $(STAMP)
 

@@ -21,7 +21,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-from sparkner.classifier import TokenClassifier
+from sparkner.classifier import TextResult, TokenClassifier
 from sparkner.params import OnError, Settings, build_settings
 from sparkner.schema import entity_schema
 
@@ -94,6 +94,11 @@ def result_schema(settings: Settings) -> Any:
     return StructType([StructField("entities", entities), StructField("error", StringType())])
 
 
+def _results_frame(results: list[TextResult], index: pd.Index, fields: tuple[str, ...]) -> pd.DataFrame:
+    """The struct columns of a UDF that returns more than entities, aligned with the batch."""
+    return pd.DataFrame({name: pd.Series([getattr(r, name) for r in results], index=index, dtype=object) for name in fields}, index=index)
+
+
 def _make_udf(settings: Settings) -> Any:
     def ner(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
         classifier = _worker_setup(settings)
@@ -103,14 +108,7 @@ def _make_udf(settings: Settings) -> Any:
     def ner_or_error(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         classifier = _worker_setup(settings)
         for batch in batches:
-            results = classifier.classify(_texts(batch))
-            yield pd.DataFrame(
-                {
-                    "entities": pd.Series([r.entities for r in results], index=batch.index, dtype=object),
-                    "error": pd.Series([r.error for r in results], index=batch.index, dtype=object),
-                },
-                index=batch.index,
-            )
+            yield _results_frame(classifier.classify(_texts(batch)), batch.index, ("entities", "error"))
 
     function = ner if settings.on_error is OnError.FAIL else ner_or_error
     return pandas_udf(function, returnType=result_schema(settings))  # type: ignore[call-overload]
@@ -133,16 +131,7 @@ def ner_stats_udf(settings: Settings) -> Any:
     def ner_with_stats(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         classifier = _worker_setup(settings)
         for batch in batches:
-            results = classifier.classify(_texts(batch))
-            yield pd.DataFrame(
-                {
-                    "entities": pd.Series([r.entities for r in results], index=batch.index, dtype=object),
-                    "tokens": [r.tokens for r in results],
-                    "windows": [r.windows for r in results],
-                    "error": pd.Series([r.error for r in results], index=batch.index, dtype=object),
-                },
-                index=batch.index,
-            )
+            yield _results_frame(classifier.classify(_texts(batch)), batch.index, ("entities", "tokens", "windows", "error"))
 
     return pandas_udf(ner_with_stats, returnType=stats_schema(settings))  # type: ignore[call-overload]
 
