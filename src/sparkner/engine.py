@@ -107,9 +107,24 @@ class TransformersEngine:
                 by_text[text].extend(found)
             entities = [merge_overlapping(found) if count > 1 else found for found, count in zip(by_text, windows_per_text)]
         return [
-            TextResult(found, int(tokens), int(count))
+            TextResult(without_empty_spans(found), int(tokens), int(count))
             for found, tokens, count in zip(entities, tokens_per_text, windows_per_text)
         ]
+
+
+def without_empty_spans(entities: list[Entity]) -> list[Entity]:
+    """Drop entities that cover no character (`start == end`).
+
+    The pipeline reports them for byte-level BPE tokenizers (RoBERTa, GPT-2 style):
+    a whitespace-only token such as a lone "Ġ" has an empty span after offset
+    trimming, and when its label differs from its neighbours it becomes an entity
+    with `word` " " and nothing to point at. This is sparkner's one deliberate
+    difference from the pipeline's output; it runs after windows are merged, so
+    every other entity is exactly the pipeline's.
+    """
+    if all(entity["start"] < entity["end"] for entity in entities):
+        return entities
+    return [entity for entity in entities if entity["start"] < entity["end"]]
 
 
 def validate_stride(settings: Settings, info: loading.TokenizerInfo) -> None:
