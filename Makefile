@@ -54,4 +54,4 @@ clean:
 
 # Throughput: sparkner vs. the pipeline-in-a-UDF recipe vs. the model-only ceiling (needs ../shared).
 benchmark: $(STAMP)
-	$(PY) benchmarks/bench.py --out docs/benchmarks.md
+	$(PY) benchmarks/bench.py --bert-base --out docs/benchmarks.md

@@ -234,10 +234,12 @@ def markdown(results: list[dict], sweep_rows: list[dict], machine: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sentences", type=int, default=1000)
+    parser.add_argument("--sentences", type=int, default=3453, help="CoNLL-2003 test sentences (3,453: all of them)")
     parser.add_argument("--documents", type=int, default=120)
     parser.add_argument("--sweep-tokens", type=int, default=20000)
     parser.add_argument("--bert-base", action="store_true", help="also the BERT-base-shaped model (slow on CPU)")
+    parser.add_argument("--bert-base-sentences", type=int, default=300, help="sentences for the BERT-base-shaped model")
+    parser.add_argument("--bert-base-documents", type=int, default=20, help="documents for the BERT-base-shaped model")
     parser.add_argument("--out", type=Path, help="write the markdown table here")
     args = parser.parse_args()
     if not SHARED.exists():
@@ -252,7 +254,10 @@ def main() -> None:
     if args.bert_base:
         with tempfile.TemporaryDirectory() as tmp:
             model = bert_base_model(Path(tmp))
-            for workload, texts, stride in [("CoNLL-2003 sentences", conll_sentences(args.sentences // 4), None), ("CoNLL-2003 documents, stride 128", long_documents(args.documents // 4), 128)]:
+            for workload, texts, stride in [
+                ("CoNLL-2003 sentences", conll_sentences(args.bert_base_sentences), None),
+                ("CoNLL-2003 documents, stride 128", long_documents(args.bert_base_documents), 128),
+            ]:
                 results.append({"model": "BERT-base shape (random)", **measure(spark, workload, model, texts, stride, args.repeats, (1, 8, 32))})
     sweep_rows = sweep(spark, real, args.repeats, args.sweep_tokens)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}"

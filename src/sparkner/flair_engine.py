@@ -123,14 +123,17 @@ class FlairEngine:
     def classify_unique(self, texts: list[str]) -> list[TextResult]:
         from flair.data import Sentence
 
-        sentences = [Sentence(text) for text in texts]
-        for sentence in sentences:
+        # A blank text has no tokens: Flair would only warn about an empty Sentence.
+        sentences = {i: Sentence(text) for i, text in enumerate(texts) if text.strip()}
+        for sentence in sentences.values():
             # No neighbours: `predict` would otherwise chain the batch's sentences as context.
             sentence._has_context = True
-        self.tagger.predict(sentences, mini_batch_size=self.settings.batch_size or DEFAULT_MINI_BATCH)
+        self.tagger.predict(list(sentences.values()), mini_batch_size=self.settings.batch_size or DEFAULT_MINI_BATCH)
         return [
-            TextResult(self._entities(text, sentence), len(sentence), 1 if len(sentence) else 0)
-            for text, sentence in zip(texts, sentences)
+            TextResult(self._entities(text, sentences[i]), len(sentences[i]), min(1, len(sentences[i])))
+            if i in sentences
+            else TextResult([], 0, 0)
+            for i, text in enumerate(texts)
         ]
 
     def _entities(self, text: str, sentence: Any) -> list[Entity]:
