@@ -20,6 +20,10 @@ from sparkner.jobs.cli import main
 
 pytestmark = pytest.mark.flair
 
+# Flair's own scores for a text move by up to ~2e-4 with what it is batched with (padding in the
+# transformer embeddings and the LSTM), so batched sparkner vs. one-text-per-call Flair compares to 1e-3.
+FLAIR_SCORE_TOLERANCE = 1e-3
+
 LONG_TEXT = " ".join(["Angela Merkel met Emmanuel Macron in Berlin on Tuesday."] * 400)  # ~4,400 tokens
 FLAIR_TEXTS = [
     *[text for text in SHORT_TEXTS if text is not None],
@@ -68,7 +72,7 @@ def assert_same_as_flair(ours: list[dict], reference: list[dict], text: str) -> 
     cleaned = Sentence._handle_problem_characters(text)
     for mine, theirs in zip(ours, reference):
         assert (mine["entity_group"], mine["word"]) == (theirs["entity_group"], theirs["word"])
-        assert abs(mine["score"] - theirs["score"]) <= 1e-4
+        assert abs(mine["score"] - theirs["score"]) <= FLAIR_SCORE_TOLERANCE
         assert 0 <= mine["start"] < mine["end"] <= len(text)
         if cleaned == text:
             assert (mine["start"], mine["end"]) == (theirs["start"], theirs["end"])
