@@ -35,7 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT / "src"))
 
-from sparkner import ner_udf  # noqa: E402
 from sparkner.batching import length_sorted_batches, pad_rows  # noqa: E402
 from sparkner.conll import read_conll  # noqa: E402
 
@@ -98,6 +97,8 @@ def spark_session():
 
 
 def run_sparkner(spark, texts: list[str], model: str, stride: int | None) -> Callable[[], None]:
+    from sparkner import ner_udf
+
     df = spark.createDataFrame([(t,) for t in texts], "text string").repartition(PARTITIONS).cache()
     df.count()
     udf = ner_udf(model, aggregation_strategy="simple", stride=stride)
@@ -127,14 +128,17 @@ def run_recipe(spark, texts: list[str], model: str, stride: int | None, batch_si
     return lambda: df.select(recipe("text")).write.format("noop").mode("overwrite").save()
 
 
-def run_ceiling(texts: list[str], model_dir: str, stride: int | None, budget: int) -> Callable[[], None]:
+def run_ceiling(
+    texts: list[str], model_dir: str, stride: int | None, budget: int, *, device: str = "cpu", dtype: str | None = None, threads: int = 2
+) -> Callable[[], None]:
+    """The model-only ceiling: tokenize, sort, batch by `budget` padded tokens, forward, softmax to numpy."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForTokenClassification.from_pretrained(model_dir).eval()
+    model = AutoModelForTokenClassification.from_pretrained(model_dir).to(device, getattr(torch, dtype or "float32")).eval()
 
     def run() -> None:
-        torch.set_num_threads(2)
+        torch.set_num_threads(threads)
         encoded = tokenizer(texts, truncation=True, max_length=512, stride=stride or 0, return_overflowing_tokens=True)
         rows = encoded["input_ids"]
         lengths = np.array([len(r) for r in rows])
@@ -142,9 +146,9 @@ def run_ceiling(texts: list[str], model_dir: str, stride: int | None, budget: in
         starts = np.concatenate(([0], np.cumsum(lengths)))
         with torch.inference_mode():
             for batch in length_sorted_batches(lengths, 10_000, budget):
-                ids = torch.from_numpy(pad_rows(flat, starts, batch, tokenizer.pad_token_id or 0))
-                mask = torch.from_numpy(pad_rows(np.ones_like(flat), starts, batch, 0))
-                torch.softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1).numpy()
+                ids = torch.from_numpy(pad_rows(flat, starts, batch, tokenizer.pad_token_id or 0)).to(device)
+                mask = torch.from_numpy(pad_rows(np.ones_like(flat), starts, batch, 0)).to(device)
+                torch.softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1).cpu().numpy()
 
     return run
 
@@ -159,11 +163,11 @@ def padding_ratio(tokenizer, texts: list[str], budget: int) -> float:
 
 # -- the run --------------------------------------------------------------------------------------
 
-def bert_base_model(directory: Path) -> str:
+def bert_base_model(directory: Path, tokenizer_source: Path = SHARED / "models" / "conll03-minilm-ner") -> str:
     """A BERT-base-shaped token classifier (random weights) with the real model's tokenizer."""
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
-    tokenizer = AutoTokenizer.from_pretrained(SHARED / "models" / "conll03-minilm-ner")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
     config = BertConfig(vocab_size=len(tokenizer), num_labels=9)  # 12 layers, hidden 768
     config.id2label = {i: label for i, label in enumerate(["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"])}
     config.label2id = {label: i for i, label in config.id2label.items()}

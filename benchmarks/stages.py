@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from sparkner import TokenClassifier, chunking  # noqa: E402
 from sparkner.conll import read_conll  # noqa: E402
-from sparkner.schema import entity_schema  # noqa: E402
 
 
 def stage_times(classifier: TokenClassifier, texts: list[str]) -> dict[str, float]:
@@ -42,7 +41,12 @@ def stage_times(classifier: TokenClassifier, texts: list[str]) -> dict[str, floa
     probs = timed("forward", classifier.engine.predictor.probabilities, windows, len(classifier.engine.info.labels))
     selection = chunking.stitched(windows, classifier.engine.info, classifier.engine.stride)
     entities = timed("aggregate", classifier.engine.aggregator.entities, windows, selection, probs, texts)
-    from pyspark.sql.pandas.types import to_arrow_type
+    try:
+        from pyspark.sql.pandas.types import to_arrow_type
+
+        from sparkner.schema import entity_schema
+    except ImportError:  # a GPU box without Spark: the three model stages only
+        return times
 
     arrow_type = to_arrow_type(entity_schema(classifier.settings.aggregation_strategy))
     timed("arrow", pa.array, entities, arrow_type)

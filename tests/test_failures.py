@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from parity import assert_same_entities
+from texts import ALL_TEXTS
 
 import sparkner
 from sparkner import TokenClassifier
@@ -129,3 +130,47 @@ def test_the_job_refuses_an_array_text_column(tmp_path, capsys):
     code = main(["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--output", str(tmp_path / "o")])
     assert code == 2
     assert "text column 'text' is array<string>, not a string column" in capsys.readouterr().err
+
+
+class RunsOutOfMemory:
+    """Wraps a model so any batch over `limit` padded tokens fails the way CUDA does."""
+
+    def __init__(self, model, limit: int) -> None:
+        self.model, self.limit, self.sizes = model, limit, []
+
+    def __call__(self, **inputs):
+        import torch
+
+        size = inputs["input_ids"].numel()
+        self.sizes.append(size)
+        if size > self.limit:
+            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {size} tokens' worth")
+        return self.model(**inputs)
+
+    def parameters(self):
+        return self.model.parameters()
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_every_result(tiny_models, caplog):
+    texts = ALL_TEXTS
+    expected = TokenClassifier(tiny_models["bert-cased"], stride=8)(texts)
+    classifier = TokenClassifier(tiny_models["bert-cased"], stride=8, batch_size=10_000, max_batch_tokens=1_000_000)
+    predictor = classifier.engine.predictor
+    predictor.model = RunsOutOfMemory(predictor.model, limit=200)
+    with caplog.at_level("WARNING", logger="sparkner"):
+        found = classifier(texts)
+    assert len(predictor.model.sizes) > 1 and max(predictor.model.sizes) > 200, "the first batch must have failed"
+    assert predictor.max_tokens < 1_000_000
+    assert [r.getMessage() for r in caplog.records if "out of memory" in r.getMessage()][0].startswith("sparkner: out of memory")
+    assert sum("out of memory" in r.getMessage() for r in caplog.records) == 1, "warned once per worker"
+    for i, (mine, theirs) in enumerate(zip(found, expected)):
+        assert_same_entities(mine, theirs, f"text {i}")
+
+
+def test_out_of_memory_on_a_single_window_is_raised(tiny_models):
+    import torch
+
+    classifier = TokenClassifier(tiny_models["bert-cased"])
+    classifier.engine.predictor.model = RunsOutOfMemory(classifier.engine.predictor.model, limit=1)
+    with pytest.raises(torch.OutOfMemoryError):
+        classifier(["Angela Merkel met Emmanuel Macron in Berlin."])

@@ -136,3 +136,20 @@ def test_int8_quantizes_the_linear_layers_on_the_cpu(tiny_models):
     assert classifier.device.type == "cpu"
     assert "DynamicQuantizedLinear" in repr(classifier.engine.predictor.model)
     assert all(0 <= e["start"] < e["end"] for found in results for e in found)
+
+
+def test_token_classifier_runs_without_pyspark(tiny_models):
+    """A GPU box or a plain Python service may have no Spark: only the Spark glue needs pyspark."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['pyspark'] = None\n"
+        "import sparkner\n"
+        "print(len(sparkner.TokenClassifier(sys.argv[1])(['Angela Merkel met Emmanuel Macron in Berlin.'])))\n"
+        "try:\n    sparkner.ner_udf\nexcept ImportError as error:\n    print('no pyspark:', error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_models["bert-cased"])], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "1"
+    assert "no pyspark" in done.stdout and "pyspark" in done.stdout.splitlines()[1]

@@ -2,14 +2,29 @@
 
 Same entities as `transformers.pipeline("token-classification")`, computed in
 vectorized pandas UDFs with the model loaded once per executor worker.
+
+The Spark glue (`ner_udf`, `register`, `entity_schema`) is imported on first use,
+so `TokenClassifier` also runs where pyspark is not installed (a GPU box without
+Java, a plain Python service).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from sparkner.classifier import TokenClassifier
 from sparkner.demo import MODEL_PATH as DEMO_MODEL
 from sparkner.loading import ModelLoadError
 from sparkner.params import AggregationStrategy
-from sparkner.schema import entity_schema
-from sparkner.spark import ner_udf, register
+
+_SPARK_NAMES = {"ner_udf": "sparkner.spark", "register": "sparkner.spark", "entity_schema": "sparkner.schema"}
 
 __all__ = ["DEMO_MODEL", "AggregationStrategy", "ModelLoadError", "TokenClassifier", "entity_schema", "ner_udf", "register"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SPARK_NAMES:
+        return getattr(importlib.import_module(_SPARK_NAMES[name]), name)
+    raise AttributeError(f"module 'sparkner' has no attribute {name!r}")

@@ -69,14 +69,21 @@ class Aggregator:
         self.unk_id = tokenizer.unk_token_id
         backend = getattr(tokenizer, "_tokenizer", None)
         self.word_aware = bool(backend and getattr(backend.model, "continuing_subword_prefix", None))
+        self._tokens: list[str | None] | None = None
         self._token_lengths: np.ndarray | None = None
+        self.tokens_to_string = _tokens_to_string(tokenizer)
 
     # -- subwords ---------------------------------------------------------------------------
 
+    def _vocabulary_tokens(self) -> list[str | None]:
+        """Every id's token string (`convert_ids_to_tokens` over the vocabulary), made once."""
+        if self._tokens is None:
+            self._tokens = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+        return self._tokens
+
     def _token_length_table(self) -> np.ndarray:
         if self._token_lengths is None:
-            tokens = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
-            self._token_lengths = np.array([len(token) if token is not None else -1 for token in tokens], dtype=np.int64)
+            self._token_lengths = np.array([len(t) if t is not None else -1 for t in self._vocabulary_tokens()], dtype=np.int64)
         return self._token_lengths
 
     def is_subword(self, ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, texts: list[str], token_text: np.ndarray) -> np.ndarray:
@@ -136,12 +143,19 @@ class Aggregator:
 
     # -- decoding words ---------------------------------------------------------------------
 
-    def _token_strings(self, ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, text: str) -> list[str]:
-        tokens = self.tokenizer.convert_ids_to_tokens(ids.tolist())
+    def token_strings(self, ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, texts: list[str], token_text: np.ndarray) -> list[str]:
+        """Each token's string as the pipeline sees it: the vocabulary's, or for the
+        unknown token the source text it covers."""
+        vocabulary = self._vocabulary_tokens()
+        ids_list = ids.tolist()
+        if ids.size and int(ids.max()) >= len(vocabulary):  # ids added after the table was built
+            strings = self.tokenizer.convert_ids_to_tokens(ids_list)
+        else:
+            strings = [vocabulary[i] for i in ids_list]
         if self.unk_id is not None:
-            for i in np.flatnonzero(ids == self.unk_id):
-                tokens[i] = text[starts[i] : ends[i]]
-        return tokens
+            for i in np.flatnonzero(ids == self.unk_id).tolist():
+                strings[i] = texts[token_text[i]][starts[i] : ends[i]]
+        return strings
 
     # -- the whole postprocess --------------------------------------------------------------
 
@@ -165,33 +179,24 @@ class Aggregator:
                 is_subword &= ids != self.unk_id
             is_new_word = sequence_begins | ~is_subword
         units = self.units(probs[token], sequence, is_new_word, starts, ends)
-
-        def words(first: int, last: int) -> list[str]:
-            """The unit strings of tokens `first..last`, built as the pipeline builds them:
-            token strings (unknown tokens: their source text), joined per word for
-            first/average/max."""
-            text = texts[token_text[first]]
-            tokens = self._token_strings(ids[first : last + 1], starts[first : last + 1], ends[first : last + 1], text)
-            if not self.strategy.uses_words:
-                return tokens
-            first_unit = int(np.searchsorted(units.first_token, first))
-            end_unit = int(np.searchsorted(units.first_token, last, side="right"))
-            return [
-                self.tokenizer.convert_tokens_to_string(tokens[units.first_token[u] - first : units.last_token[u] - first + 1])
-                for u in range(first_unit, end_unit)
-            ]
+        strings = self.token_strings(ids, starts, ends, texts, token_text)
+        # Python scalars in bulk: the loops below build dicts and nothing else.
+        starts_list, ends_list, sequence_list = starts.tolist(), ends.tolist(), sequence.tolist()
+        unit_first, unit_last = units.first_token.tolist(), units.last_token.tolist()
 
         if self.strategy is AggregationStrategy.NONE:
-            for u in np.flatnonzero(~self.ignored_entity[units.label]):
-                t = units.first_token[u]
-                results[sequence[t]].append(
+            index = selection.index.tolist()
+            scores = units.score.tolist()
+            for u in np.flatnonzero(~self.ignored_entity[units.label]).tolist():
+                t = unit_first[u]
+                results[sequence_list[t]].append(
                     {
                         "entity": self.labels[units.label[u]],
-                        "score": float(units.score[u]),
-                        "index": int(selection.index[t]),
-                        "word": words(t, t)[0],
-                        "start": int(starts[t]),
-                        "end": int(ends[t]),
+                        "score": scores[u],
+                        "index": index[t],
+                        "word": strings[t],
+                        "start": starts_list[t],
+                        "end": ends_list[t],
                     }
                 )
             return results
@@ -205,20 +210,38 @@ class Aggregator:
         # A float32 mean, as the pipeline's np.nanmean over float32 scores; ties between
         # overlapping entities of different windows are then broken the same way.
         group_sum = np.add.reduceat(units.score.astype(np.float32), group_first)
-        group_score = (group_sum / (group_last - group_first + 1)).astype(np.float32)
-        for g in np.flatnonzero(~self.ignored_group[label[group_first]]):
-            first_unit, last_unit = group_first[g], group_last[g]
-            first, last = units.first_token[first_unit], units.last_token[last_unit]
-            results[sequence[first]].append(
+        group_score = (group_sum / (group_last - group_first + 1)).astype(np.float32).tolist()
+        group_label = label[group_first].tolist()
+        first_units, last_units = group_first.tolist(), group_last.tolist()
+        decode, uses_words = self.tokens_to_string, self.strategy.uses_words
+        for g in np.flatnonzero(~self.ignored_group[label[group_first]]).tolist():
+            first_unit, last_unit = first_units[g], last_units[g]
+            first, last = unit_first[first_unit], unit_last[last_unit]
+            if uses_words:  # each word's tokens joined, then the words, as the pipeline does
+                word = decode([decode(strings[unit_first[u] : unit_last[u] + 1]) for u in range(first_unit, last_unit + 1)])
+            else:
+                word = decode(strings[first : last + 1])
+            results[sequence_list[first]].append(
                 {
-                    "entity_group": self.group_name[label[first_unit]],
-                    "score": float(group_score[g]),
-                    "word": self.tokenizer.convert_tokens_to_string(words(first, last)),
-                    "start": int(starts[first]),
-                    "end": int(ends[last]),
+                    "entity_group": self.group_name[group_label[g]],
+                    "score": group_score[g],
+                    "word": word,
+                    "start": starts_list[first],
+                    "end": ends_list[last],
                 }
             )
         return results
+
+
+def _tokens_to_string(tokenizer: Any) -> Any:
+    """`tokenizer.convert_tokens_to_string`, or the backend decoder it calls when the
+    tokenizer class keeps the fast tokenizers' own version (one call per entity)."""
+    from transformers import PreTrainedTokenizerFast
+
+    if type(tokenizer).convert_tokens_to_string is PreTrainedTokenizerFast.convert_tokens_to_string:
+        decoder = tokenizer.backend_tokenizer.decoder
+        return decoder.decode if decoder is not None else " ".join
+    return tokenizer.convert_tokens_to_string
 
 
 def merge_overlapping(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -55,6 +55,10 @@ class Predictor:
             except Exception as error:  # noqa: BLE001 - re-raised unless it is an OOM we can shrink
                 if not _is_out_of_memory(error) or len(rows) == 1:
                     raise
+                batch_probs = None
+            if batch_probs is None:
+                # Outside the `except` block: the traceback holding the failed batch's
+                # tensors is gone, so `_shrink` can hand their memory back.
                 self._shrink(rows, windows)
                 pending.extend([rows[len(rows) // 2 :], rows[: len(rows) // 2]])
                 continue
