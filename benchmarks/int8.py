@@ -26,10 +26,10 @@ from sparkner import TokenClassifier  # noqa: E402
 from sparkner.conll import read_conll, tags_from_entities  # noqa: E402
 
 
-def measure(model: str, dtype: str | None, sentences: list, repeats: int) -> dict:
+def time_and_score(classifier: TokenClassifier, sentences: list, repeats: int) -> dict:
+    """Median seconds over `repeats` passes after a warm-up, and the entity F1 of the last pass."""
     from seqeval.metrics import f1_score
 
-    classifier = TokenClassifier(model, aggregation_strategy="first", dtype=dtype, device="cpu")
     texts = [sentence.text for sentence in sentences]
     classifier.engine.predictor  # noqa: B018 - load (and quantize) outside the timing
     classifier(texts[:64])
@@ -39,24 +39,30 @@ def measure(model: str, dtype: str | None, sentences: list, repeats: int) -> dic
         results = classifier(texts)
         times.append(time.perf_counter() - started)
     predicted = [tags_from_entities(sentence, found) for sentence, found in zip(sentences, results)]
-    tokens = sum(len(classifier.engine.tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts)
-    seconds = statistics.median(times)
-    return {
-        "dtype": dtype or "float32",
-        "seconds": round(seconds, 3),
-        "tokens_per_second": round(tokens / seconds, 1),
-        "f1": round(f1_score([s.tags for s in sentences], predicted), 4),
-    }
+    return {"seconds": round(statistics.median(times), 3), "f1": round(f1_score([s.tags for s in sentences], predicted), 4)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def measure(model: str, dtype: str | None, sentences: list, repeats: int) -> dict:
+    classifier = TokenClassifier(model, aggregation_strategy="first", dtype=dtype, device="cpu")
+    result = time_and_score(classifier, sentences, repeats)
+    tokens = sum(len(ids) for ids in classifier.engine.tokenizer([s.text for s in sentences], add_special_tokens=False)["input_ids"])
+    return {"dtype": dtype or "float32", **result, "tokens_per_second": round(tokens / result["seconds"], 1)}
+
+
+def arguments(description: str) -> argparse.Namespace:
+    """The options both int8 benchmarks take; sets torch's thread count."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", default=str(SHARED / "models" / "conll03-minilm-ner"))
     parser.add_argument("--data", default=str(SHARED / "data" / "conll2003" / "test.txt"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    return args
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
     sentences = list(read_conll(args.data))
     rows = [measure(args.model, dtype, sentences, args.repeats) for dtype in (None, "int8")]
     fp32, int8 = rows

@@ -14,22 +14,21 @@ the model arithmetic differs. Same sentences, 2 threads, median of 3 passes afte
 
 from __future__ import annotations
 
-import argparse
 import json
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from int8 import arguments, time_and_score  # noqa: E402
 
 from sparkner import TokenClassifier  # noqa: E402
-from sparkner.conll import read_conll, tags_from_entities  # noqa: E402
+from sparkner.conll import read_conll  # noqa: E402
 
 
 class OnnxModel:
@@ -72,32 +71,14 @@ def export(model_dir: str, directory: Path) -> dict[str, Path]:
 
 
 def measure(model_dir: str, onnx_path: Path | None, sentences: list, threads: int, repeats: int) -> dict:
-    from seqeval.metrics import f1_score
-
     classifier = TokenClassifier(model_dir, aggregation_strategy="first", device="cpu")
     if onnx_path is not None:
         classifier.engine.predictor.model = OnnxModel(onnx_path, threads)
-    texts = [sentence.text for sentence in sentences]
-    classifier(texts[:64])  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        found = classifier(texts)
-        times.append(time.perf_counter() - started)
-    return {
-        "seconds": round(statistics.median(times), 2),
-        "f1": round(f1_score([s.tags for s in sentences], [tags_from_entities(s, e) for s, e in zip(sentences, found)]), 4),
-    }
+    return time_and_score(classifier, sentences, repeats)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(SHARED / "models" / "conll03-minilm-ner"))
-    parser.add_argument("--data", default=str(SHARED / "data" / "conll2003" / "test.txt"))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = arguments(__doc__.splitlines()[0])
     sentences = list(read_conll(args.data))
     with tempfile.TemporaryDirectory() as tmp:
         paths = export(args.model, Path(tmp))
