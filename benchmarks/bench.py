@@ -43,14 +43,22 @@ SWEEP_LENGTHS = (100, 500, 2000, 5000, 20000)
 PARTITIONS = 2
 
 
-def median_time(run: Callable[[], None], repeats: int) -> float:
+def median_time(run: Callable[[], object], repeats: int, synchronize: Callable[[], object] = lambda: None) -> float:
+    """Median wall time of `repeats` runs after a warm-up; `synchronize` waits for a GPU's queued work."""
     run()  # warm-up: workers start, models load
     times = []
     for _ in range(repeats):
+        synchronize()
         started = time.perf_counter()
         run()
+        synchronize()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def count_tokens(tokenizer, texts: list[str]) -> int:
+    """The texts' own tokens (no special tokens, no window overlap): what tokens/s counts."""
+    return sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
 
 
 # -- workloads ------------------------------------------------------------------------------------
@@ -181,7 +189,7 @@ def measure(spark, name: str, model: str, texts: list[str], stride: int | None, 
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model)
-    tokens = sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+    tokens = count_tokens(tokenizer, texts)
     result = {"workload": name, "texts": len(texts), "tokens": tokens}
     result["sparkner_s"] = median_time(run_sparkner(spark, texts, model, stride), repeats)
     ceilings = {budget: median_time(run_ceiling(texts, model, stride, budget), repeats) for budget in (512, 1024, 2048, 4096)}
@@ -201,7 +209,7 @@ def sweep(spark, model: str, repeats: int, total_tokens: int) -> list[dict]:
     rows = []
     for length in SWEEP_LENGTHS:
         docs = sweep_documents(tokenizer, length, total_tokens)
-        tokens = sum(len(ids) for ids in tokenizer(docs, add_special_tokens=False)["input_ids"])
+        tokens = count_tokens(tokenizer, docs)
         ours = median_time(run_sparkner(spark, docs, model, None), repeats)
         ceiling = median_time(run_ceiling(docs, model, 128, 1024), repeats)
         rows.append({"length": length, "docs": len(docs), "tokens": tokens, "sparkner_tok_s": tokens / ours, "ceiling_tok_s": tokens / ceiling})

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench import bert_base_model, run_ceiling  # noqa: E402
+from bench import bert_base_model, count_tokens, median_time, run_ceiling  # noqa: E402
 from stages import stage_times  # noqa: E402
 
 from sparkner import DEMO_MODEL, TokenClassifier  # noqa: E402
@@ -72,16 +72,7 @@ def section(name: str, out: Path) -> Callable[[Callable[[], object]], None]:
 
 
 def median_seconds(run: Callable[[], object], repeats: int = 3) -> float:
-    synchronize = torch.cuda.synchronize if DEVICE == "cuda" else (lambda: None)
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        synchronize()
-        started = time.perf_counter()
-        run()
-        synchronize()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return median_time(run, repeats, torch.cuda.synchronize if DEVICE == "cuda" else (lambda: None))
 
 
 def in_arrow_batches(classifier: TokenClassifier, texts: list[str]) -> list:
@@ -89,10 +80,6 @@ def in_arrow_batches(classifier: TokenClassifier, texts: list[str]) -> list:
     for start in range(0, len(texts), ARROW_BATCH):
         results.extend(classifier(texts[start : start + ARROW_BATCH]))
     return results
-
-
-def count_tokens(tokenizer, texts: list[str]) -> int:
-    return sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
 
 
 # -- sections -------------------------------------------------------------------------------------

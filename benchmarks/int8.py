@@ -21,6 +21,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench import count_tokens  # noqa: E402
 
 from sparkner import TokenClassifier  # noqa: E402
 from sparkner.conll import read_conll, tags_from_entities  # noqa: E402
@@ -45,7 +48,7 @@ def time_and_score(classifier: TokenClassifier, sentences: list, repeats: int) -
 def measure(model: str, dtype: str | None, sentences: list, repeats: int) -> dict:
     classifier = TokenClassifier(model, aggregation_strategy="first", dtype=dtype, device="cpu")
     result = time_and_score(classifier, sentences, repeats)
-    tokens = sum(len(ids) for ids in classifier.engine.tokenizer([s.text for s in sentences], add_special_tokens=False)["input_ids"])
+    tokens = count_tokens(classifier.engine.tokenizer, [s.text for s in sentences])
     return {"dtype": dtype or "float32", **result, "tokens_per_second": round(tokens / result["seconds"], 1)}
 
 

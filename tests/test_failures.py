@@ -18,6 +18,7 @@ from texts import ALL_TEXTS
 
 import sparkner
 from sparkner import TokenClassifier
+from sparkner.inference import out_of_memory_type
 from sparkner.jobs.cli import main
 
 BROKEN_TOKEN = "<unembedded>"
@@ -132,12 +133,6 @@ def test_the_job_refuses_an_array_text_column(tmp_path, capsys):
     assert "text column 'text' is array<string>, not a string column" in capsys.readouterr().err
 
 
-def _out_of_memory_type() -> type:
-    import torch
-
-    return getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError  # torch < 2.5: only the latter
-
-
 class RunsOutOfMemory:
     """Wraps a model so any batch over `limit` padded tokens fails the way CUDA does."""
 
@@ -148,7 +143,7 @@ class RunsOutOfMemory:
         size = inputs["input_ids"].numel()
         self.sizes.append(size)
         if size > self.limit:
-            raise _out_of_memory_type()(f"CUDA out of memory. Tried to allocate {size} tokens' worth")
+            raise out_of_memory_type()(f"CUDA out of memory. Tried to allocate {size} tokens' worth")
         return self.model(**inputs)
 
     def parameters(self):
@@ -174,5 +169,5 @@ def test_out_of_memory_halves_the_batch_and_keeps_every_result(tiny_models, capl
 def test_out_of_memory_on_a_single_window_is_raised(tiny_models):
     classifier = TokenClassifier(tiny_models["bert-cased"])
     classifier.engine.predictor.model = RunsOutOfMemory(classifier.engine.predictor.model, limit=1)
-    with pytest.raises(_out_of_memory_type()):
+    with pytest.raises(out_of_memory_type()):
         classifier(["Angela Merkel met Emmanuel Macron in Berlin."])

@@ -24,11 +24,15 @@ DEFAULT_BATCH_ROWS = {"cpu": 64, "gpu": 256}
 DEFAULT_BATCH_TOKENS = {"cpu": 1024, "gpu": 65536}
 
 
-def _is_out_of_memory(error: BaseException) -> bool:
+def out_of_memory_type() -> type:
+    """What CUDA out-of-memory raises: `torch.OutOfMemoryError` (`torch.cuda.` before torch 2.5)."""
     import torch
 
-    oom_type = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", ())
-    return isinstance(error, oom_type) or "out of memory" in str(error).lower()
+    return getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, out_of_memory_type()) or "out of memory" in str(error).lower()
 
 
 class Predictor:
