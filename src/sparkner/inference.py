@@ -18,10 +18,11 @@ from sparkner.chunking import Windows
 
 logger = logging.getLogger("sparkner")
 
-DEFAULT_BATCH_ROWS = {"cpu": 64, "gpu": 256}
+DEFAULT_BATCH_ROWS = {"cpu": 64, "cpu-onnx": 256, "gpu": 256}
 # On 2 CPU cores with MiniLM the model-only ceiling was fastest at 512-1,024 padded
-# tokens per call (docs/benchmarks.md); GPUs want large batches to fill the device.
-DEFAULT_BATCH_TOKENS = {"cpu": 1024, "gpu": 65536}
+# tokens per call, ONNX Runtime int8 at 2,048 (docs/benchmarks.md); GPUs want large
+# batches to fill the device.
+DEFAULT_BATCH_TOKENS = {"cpu": 1024, "cpu-onnx": 2048, "gpu": 65536}
 
 
 def out_of_memory_type() -> type:
@@ -40,8 +41,8 @@ class Predictor:
 
     def __init__(self, model: Any, pad_token_id: int, *, max_rows: int | None, max_tokens: int | None) -> None:
         self.model = model
-        self.device = next(model.parameters()).device
-        kind = "cpu" if self.device.type == "cpu" else "gpu"
+        self.device = model.device  # transformers models, and the ONNX Runtime wrapper
+        kind = getattr(model, "batch_kind", "cpu") if self.device.type == "cpu" else "gpu"
         self.max_rows = max_rows or DEFAULT_BATCH_ROWS[kind]
         self.max_tokens = max_tokens or DEFAULT_BATCH_TOKENS[kind]
         self.pad_token_id = pad_token_id

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sparkner.params import LoadOptions
+from sparkner.params import CPU_DTYPES, LoadOptions
 
 logger = logging.getLogger("sparkner")
 
@@ -139,7 +139,7 @@ def tokenizer_info(tokenizer: Any, config: Any) -> TokenizerInfo:
 
 
 def _dtype_kwargs(dtype: str | None) -> dict[str, Any]:
-    if dtype is None or dtype == "int8":  # int8: loaded in float32, then quantized
+    if dtype is None or dtype in CPU_DTYPES:  # int8 modes: loaded in float32, then quantized
         return {}
     import torch
     import transformers
@@ -153,13 +153,33 @@ def load_model(model: str, options: LoadOptions, device: str, dtype: str | None)
     """Weights onto `device` in eval mode (safetensors preferred, as transformers does)."""
     from transformers import AutoModelForTokenClassification
 
+    kwargs = {**options.as_kwargs(), **_dtype_kwargs(dtype)}
+    if dtype == "onnx-int8":
+        kwargs["attn_implementation"] = "eager"  # plain MatMul/Softmax in the exported graph
     try:
-        loaded = AutoModelForTokenClassification.from_pretrained(model, **options.as_kwargs(), **_dtype_kwargs(dtype))
+        loaded = AutoModelForTokenClassification.from_pretrained(model, **kwargs).eval()
     except (OSError, ValueError) as error:
         raise ModelLoadError(_not_found_message(model, error)) from error
     if dtype == "int8":
-        return quantize_int8(loaded.eval())
-    return loaded.to(device).eval()
+        return quantize_int8(loaded)
+    if dtype == "onnx-int8":
+        return _onnx_int8_session(loaded, load_tokenizer(model, options))
+    return loaded.to(device)
+
+
+def _onnx_int8_session(model: Any, tokenizer: Any) -> Any:
+    """The ONNX Runtime int8 session, using the threads torch was given for this task."""
+    import torch
+
+    from sparkner import onnx_int8
+
+    return onnx_int8.int8_session(model, model_input_names(tokenizer), torch.get_num_threads())
+
+
+def model_input_names(tokenizer: Any) -> list[str]:
+    """The tensors the predictor feeds the model: ids, mask and the tokenizer's other inputs."""
+    extra = [name for name in tokenizer.model_input_names if name not in ("input_ids", "attention_mask")]
+    return ["input_ids", "attention_mask", *extra]
 
 
 def quantize_int8(model: Any) -> Any:
@@ -186,12 +206,12 @@ def quantize_int8(model: Any) -> Any:
 def resolve_device(requested: str | None, dtype: str | None = None) -> str:
     """The device this worker runs on.
 
-    int8 runs on the CPU. Explicit choices win. Otherwise: the GPU Spark assigned to
+    int8 and onnx-int8 run on the CPU. Explicit choices win. Otherwise: the GPU Spark assigned to
     this task (its `resources()["gpu"]`), else the first CUDA device, else the CPU.
     """
     import torch
 
-    if dtype == "int8":
+    if dtype in CPU_DTYPES:
         return "cpu"  # dynamic quantization has CPU kernels only
     if requested is not None:
         if requested.startswith("cuda") and not torch.cuda.is_available():

@@ -64,7 +64,11 @@ DTYPE_ALIASES = {
     "bf16": "bfloat16",
     "int8": "int8",
     "qint8": "int8",
+    "onnx-int8": "onnx-int8",
+    "int8-onnx": "onnx-int8",
 }
+# Quantized modes: CPU kernels only.
+CPU_DTYPES = {"int8": "dynamic quantization", "onnx-int8": "ONNX Runtime int8"}
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda|mps)(:\d+)?$")
 
 
@@ -150,7 +154,8 @@ def parse_device(value: Any) -> str | None:
 
 def parse_dtype(value: Any) -> str | None:
     """`None` loads the model as transformers does (so results match the pipeline);
-    float16/bfloat16 are opt-in, for GPUs; int8 is opt-in dynamic quantization, for CPUs."""
+    float16/bfloat16 are opt-in, for GPUs; int8 (torch) and onnx-int8 (ONNX Runtime) are
+    opt-in dynamic quantization, for CPUs."""
     if value is None:
         return None
     name = str(value).removeprefix("torch.").lower()
@@ -158,6 +163,19 @@ def parse_dtype(value: Any) -> str | None:
         return DTYPE_ALIASES[name]
     allowed = ", ".join(sorted(DTYPE_ALIASES))
     raise ValueError(f"dtype {value!r} is not one of {allowed} (or None to load the model as transformers does)")
+
+
+def _check_cpu_dtype(dtype: str | None, device: str | None) -> None:
+    """Quantized dtypes run on the CPU, and onnx-int8 needs its packages (checked before a job starts)."""
+    if dtype not in CPU_DTYPES:
+        return
+    if (device or "cpu") != "cpu":
+        raise ValueError(f"dtype {dtype!r} ({CPU_DTYPES[dtype]}) runs on the CPU only; use device='cpu' or a float dtype on {device!r}")
+    if dtype == "onnx-int8":
+        from sparkner.onnx_int8 import INSTALL_HINT, missing_modules
+
+        if missing_modules():
+            raise ImportError(f"dtype 'onnx-int8' needs {', '.join(missing_modules())}: {INSTALL_HINT}")
 
 
 def _positive_int(name: str, value: Any, *, allow_none: bool = False) -> int | None:
@@ -258,8 +276,7 @@ def build_settings(
     for name in ("local_files_only", "trust_remote_code"):
         if not isinstance(locals()[name], bool):
             raise ValueError(f"{name} must be True or False, got {locals()[name]!r}")
-    if parse_dtype(dtype) == "int8" and (parse_device(device) or "cpu") != "cpu":
-        raise ValueError(f"dtype 'int8' (dynamic quantization) runs on the CPU only; use device='cpu' or a float dtype on {device!r}")
+    _check_cpu_dtype(parse_dtype(dtype), parse_device(device))
     return Settings(
         model=str(model),
         aggregation_strategy=parse_strategy(keywords["aggregation_strategy"]),

@@ -1,0 +1,78 @@
+"""Opt-in int8 on ONNX Runtime (`dtype="onnx-int8"`): the exported graph is the model, and
+quantized it stays close to float32, for every tokenizer family, in process and through Spark."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from texts import ALL_TEXTS, SHORT_TEXTS
+from tiny_models import FAMILIES
+
+import sparkner
+from sparkner import TokenClassifier, onnx_int8
+from sparkner.loading import model_input_names
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_exported_graph_computes_the_models_logits(tiny_models, family, tmp_path):
+    """Before quantization the ONNX graph (eager attention, traced on a padded batch) gives the
+    logits of the model as transformers loads it by default, on a padded batch of other lengths."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    path = tiny_models[family]
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    names = model_input_names(tokenizer)
+    eager = AutoModelForTokenClassification.from_pretrained(path, attn_implementation="eager").eval()
+    onnx_int8.export(eager, names, tmp_path / "model.onnx")
+    session = onnx_int8.OnnxTokenClassifier(tmp_path / "model.onnx", threads=1)
+
+    batch = tokenizer(SHORT_TEXTS[:7], padding=True, truncation=True, return_tensors="pt")
+    inputs = {name: batch[name] for name in names}
+    with torch.no_grad():
+        expected = AutoModelForTokenClassification.from_pretrained(path).eval()(**inputs).logits
+    got = session(**inputs)["logits"]
+    real = batch["attention_mask"].bool()
+    assert got.shape == expected.shape
+    assert torch.allclose(got[real], expected[real], atol=1e-4)
+
+
+def _token_labels(path, texts, **options):
+    return TokenClassifier(str(path), aggregation_strategy="none", ignore_labels=[], **options)(texts)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_int8_stays_close_to_float32(tiny_models, family):
+    """Every token of every text (long ones in windows): labels mostly unchanged, scores near."""
+    exact = _token_labels(tiny_models[family], ALL_TEXTS)
+    int8 = _token_labels(tiny_models[family], ALL_TEXTS, dtype="onnx-int8")
+    pairs = [(a, b) for x, y in zip(exact, int8, strict=True) for a, b in zip(x, y, strict=True)]
+    assert all((a["start"], a["end"], a["word"]) == (b["start"], b["end"], b["word"]) for a, b in pairs)
+    assert sum(a["entity"] == b["entity"] for a, b in pairs) >= 0.97 * len(pairs)
+    assert max(abs(a["score"] - b["score"]) for a, b in pairs) < 0.15
+
+
+def test_int8_runs_on_the_cpu_in_an_onnx_session(tiny_models):
+    classifier = TokenClassifier(tiny_models["bert-cased"], dtype="int8-onnx")
+    assert classifier.settings.dtype == "onnx-int8"
+    assert classifier.device.type == "cpu"
+    assert isinstance(classifier.engine.predictor.model, onnx_int8.OnnxTokenClassifier)
+
+
+def test_int8_through_spark(spark, tiny_models):
+    """Each worker exports and quantizes once; rows come back in order, close to float32."""
+    path = str(tiny_models["roberta"])
+    df = spark.createDataFrame([(i, text) for i, text in enumerate(SHORT_TEXTS)], "id int, text string").repartition(2)
+    udf = sparkner.ner_udf(path, aggregation_strategy="none", ignore_labels=[], dtype="onnx-int8")
+    rows = sorted(df.select("id", udf("text").alias("entities")).collect())
+    exact = _token_labels(path, SHORT_TEXTS)
+    assert [row["id"] for row in rows] == list(range(len(SHORT_TEXTS)))
+    for row, expected in zip(rows, exact):
+        got = [entity.asDict() for entity in row["entities"]]
+        assert [(e["start"], e["end"]) for e in got] == [(e["start"], e["end"]) for e in expected]
+        assert all(abs(a["score"] - b["score"]) < 0.15 for a, b in zip(got, expected))
+
+
+def test_missing_onnxruntime_is_reported_before_a_job_starts(monkeypatch, tiny_models):
+    monkeypatch.setattr(onnx_int8, "missing_modules", lambda: ["onnxruntime"])
+    with pytest.raises(ImportError, match=r"dtype 'onnx-int8' needs onnxruntime: pip install 'sparkner\[onnx\]'"):
+        sparkner.ner_udf(str(tiny_models["bert-cased"]), dtype="onnx-int8")
