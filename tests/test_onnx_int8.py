@@ -9,7 +9,7 @@ from texts import ALL_TEXTS, SHORT_TEXTS
 from tiny_models import FAMILIES
 
 import sparkner
-from sparkner import TokenClassifier, onnx_int8
+from sparkner import TokenClassifier, loading, onnx_int8
 from sparkner.loading import model_input_names
 
 
@@ -76,3 +76,14 @@ def test_missing_onnxruntime_is_reported_before_a_job_starts(monkeypatch, tiny_m
     monkeypatch.setattr(onnx_int8, "missing_modules", lambda: ["onnxruntime"])
     with pytest.raises(ImportError, match=r"dtype 'onnx-int8' needs onnxruntime: pip install 'sparkner\[onnx\]'"):
         sparkner.ner_udf(str(tiny_models["bert-cased"]), dtype="onnx-int8")
+
+
+def test_a_model_that_does_not_export_names_the_way_out(monkeypatch, tiny_models):
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Exporting the operator 'aten::custom_op' to ONNX opset version 17 is not supported")
+
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    monkeypatch.setattr(loading, "_MODEL_CACHE", {})  # load afresh, not the session an earlier test made
+    classifier = TokenClassifier(tiny_models["bert-uncased"], dtype="onnx-int8")
+    with pytest.raises(RuntimeError, match="dtype 'onnx-int8' could not export BertForTokenClassification to ONNX .*use dtype='int8'"):
+        classifier(["Paris"])

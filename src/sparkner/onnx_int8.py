@@ -74,7 +74,13 @@ def int8_session(model: Any, input_names: list[str], threads: int) -> OnnxTokenC
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sparkner-onnx-") as directory:
         exported, quantized = Path(directory) / "model.onnx", Path(directory) / "int8.onnx"
-        export(model, input_names, exported)
+        try:
+            export(model, input_names, exported)
+        except Exception as error:  # noqa: BLE001 - any exporter failure means the same to the user
+            raise RuntimeError(
+                f"dtype 'onnx-int8' could not export {type(model).__name__} to ONNX ({type(error).__name__}: {error}); "
+                "use dtype='int8' (torch quantization) or the default float32 for this model"
+            ) from error
         with _quiet_root_logger():  # its "consider pre-processing" advice is for static quantization
             quantize_dynamic(exported, quantized, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
         session = OnnxTokenClassifier(quantized, threads)
