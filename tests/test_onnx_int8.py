@@ -10,7 +10,7 @@ from tiny_models import FAMILIES
 
 import sparkner
 from sparkner import TokenClassifier, loading, onnx_int8
-from sparkner.loading import model_input_names
+from sparkner.chunking import model_input_names
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -59,7 +59,7 @@ def test_int8_runs_on_the_cpu_in_an_onnx_session(tiny_models):
 
 
 def test_int8_through_spark(spark, tiny_models):
-    """Each worker exports and quantizes once; rows come back in order, close to float32."""
+    """In Spark's Python workers: rows come back in order, close to float32."""
     path = str(tiny_models["roberta"])
     df = spark.createDataFrame([(i, text) for i, text in enumerate(SHORT_TEXTS)], "id int, text string").repartition(2)
     udf = sparkner.ner_udf(path, aggregation_strategy="none", ignore_labels=[], dtype="onnx-int8")

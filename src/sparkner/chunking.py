@@ -68,6 +68,13 @@ def _flat(nested: list[list[Any]], count: int, dtype: Any) -> np.ndarray:
     return np.fromiter(chain.from_iterable(nested), dtype=dtype, count=count)
 
 
+def model_input_names(tokenizer: Any) -> list[str]:
+    """The tensors the model is fed: `input_ids`, `attention_mask`, then the tokenizer's other
+    model inputs (`token_type_ids`), which `encode_windows` flattens into `model_inputs`."""
+    extra = [name for name in tokenizer.model_input_names if name not in ("input_ids", "attention_mask")]
+    return ["input_ids", "attention_mask", *extra]
+
+
 def encode_windows(tokenizer: Any, info: TokenizerInfo, texts: list[str], stride: int) -> Windows:
     """Tokenize `texts` into overlapping windows of at most `info.window` tokens."""
     encoded = tokenizer(
@@ -89,11 +96,7 @@ def encode_windows(tokenizer: Any, info: TokenizerInfo, texts: list[str], stride
     # Windows of one text are consecutive: number them by distance to the text's first one.
     first_row = np.searchsorted(row_text, row_text, side="left")
     offsets = _flat((chain.from_iterable(row) for row in encoded["offset_mapping"]), 2 * total, np.int64)
-    extra = {
-        name: _flat(encoded[name], total, np.int64)
-        for name in tokenizer.model_input_names
-        if name not in ("input_ids", "attention_mask") and name in encoded
-    }
+    extra = {name: _flat(encoded[name], total, np.int64) for name in model_input_names(tokenizer)[2:] if name in encoded}
     return Windows(
         row_text=row_text,
         row_number=np.arange(len(ids)) - first_row,

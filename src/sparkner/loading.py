@@ -172,14 +172,9 @@ def _onnx_int8_session(model: Any, tokenizer: Any) -> Any:
     import torch
 
     from sparkner import onnx_int8
+    from sparkner.chunking import model_input_names
 
     return onnx_int8.int8_session(model, model_input_names(tokenizer), torch.get_num_threads())
-
-
-def model_input_names(tokenizer: Any) -> list[str]:
-    """The tensors the predictor feeds the model: ids, mask and the tokenizer's other inputs."""
-    extra = [name for name in tokenizer.model_input_names if name not in ("input_ids", "attention_mask")]
-    return ["input_ids", "attention_mask", *extra]
 
 
 def quantize_int8(model: Any) -> Any:

@@ -174,8 +174,9 @@ def _check_cpu_dtype(dtype: str | None, device: str | None) -> None:
     if dtype == "onnx-int8":
         from sparkner.onnx_int8 import INSTALL_HINT, missing_modules
 
-        if missing_modules():
-            raise ImportError(f"dtype 'onnx-int8' needs {', '.join(missing_modules())}: {INSTALL_HINT}")
+        missing = missing_modules()
+        if missing:
+            raise ImportError(f"dtype 'onnx-int8' needs {', '.join(missing)}: {INSTALL_HINT}")
 
 
 def _positive_int(name: str, value: Any, *, allow_none: bool = False) -> int | None:
