@@ -217,6 +217,11 @@ def sweep(spark, model: str, repeats: int, total_tokens: int) -> list[dict]:
     return rows
 
 
+def recipe_times(result: dict) -> dict[int, float]:
+    """The recipe's median seconds by `batch_size`."""
+    return {int(key[len("recipe_bs") : -2]): value for key, value in result.items() if key.startswith("recipe_bs")}
+
+
 def markdown(results: list[dict], sweep_rows: list[dict], machine: str) -> str:
     lines = [
         f"Machine: {machine}. Spark `local[2]`, {PARTITIONS} partitions; sparkner with 1 torch thread per task",
@@ -227,7 +232,7 @@ def markdown(results: list[dict], sweep_rows: list[dict], machine: str) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        recipes = {int(k[len("recipe_bs") : -2]): v for k, v in r.items() if k.startswith("recipe_bs")}
+        recipes = recipe_times(r)
         best_size = min(recipes, key=recipes.get)
         lines.append(
             f"| {r['model']} | {r['workload']} | {r['texts']} | {r['tokens']} | {r['texts'] / r['sparkner_s']:.1f} | "
@@ -240,7 +245,45 @@ def markdown(results: list[dict], sweep_rows: list[dict], machine: str) -> str:
                   "| tokens per document | documents | sparkner tokens/s | ceiling tokens/s | sparkner / ceiling |", "|---|---|---|---|---|"]
         for row in sweep_rows:
             lines.append(f"| {row['length']} | {row['docs']} | {row['sparkner_tok_s']:.0f} | {row['ceiling_tok_s']:.0f} | {row['sparkner_tok_s'] / row['ceiling_tok_s']:.2f} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", *target_lines(results, sweep_rows)]) + "\n"
+
+
+def target_lines(results: list[dict], sweep_rows: list[dict]) -> list[str]:
+    """The issue's targets checked against this run's numbers, each with the bound the ceiling sets.
+
+    Where sparkner already runs at the ceiling, a recipe ratio below target is the model's
+    arithmetic, not sparkner's overhead: the ceiling's own ratio to the recipe says so.
+    """
+
+    def verdict(value: float, target: float) -> str:
+        return "met" if value >= target else "**not met**"
+
+    lines = ["Targets, checked on the numbers above:", ""]
+    for r in results:
+        recipes = recipe_times(r)
+        best = min(recipes.values())
+        ceiling = r["ceiling_s"] / r["sparkner_s"]
+        checks = [f"sparkner / ceiling {ceiling:.2f} (≥ 0.85: {verdict(ceiling, 0.85)})"]
+        if "sentences" in r["workload"]:
+            for name, seconds, target in (("recipe bs=1", recipes[1], 2.0), ("best recipe", best, 1.5)):
+                ratio = seconds / r["sparkner_s"]
+                checks.append(f"sparkner / {name} {ratio:.2f} (≥ {target}: {verdict(ratio, target)}; ceiling / {name} {seconds / r['ceiling_s']:.2f})")
+        lines.append(f"- {r['model']}, {r['workload']}: " + "; ".join(checks))
+    if sweep_rows:
+        spreads = {}
+        for who in ("sparkner", "ceiling"):
+            rates = [row[f"{who}_tok_s"] for row in sweep_rows]
+            mean = statistics.mean(rates)
+            spreads[who] = (min(rates) / mean - 1, max(rates) / mean - 1)
+        low, high = spreads["sparkner"]
+        met = "met" if max(-low, high) <= 0.20 else "**not met**"
+        ratios = [row["sparkner_tok_s"] / row["ceiling_tok_s"] for row in sweep_rows]
+        lines.append(
+            f"- Length sweep: sparkner tokens/s {low:+.0%} / {high:+.0%} around its mean (within ±20%: {met}); "
+            f"the ceiling's own spread {spreads['ceiling'][0]:+.0%} / {spreads['ceiling'][1]:+.0%}; "
+            f"sparkner / ceiling {min(ratios):.2f}–{max(ratios):.2f} across lengths"
+        )
+    return lines
 
 
 def main() -> None:

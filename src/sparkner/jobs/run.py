@@ -85,11 +85,14 @@ def read_output(spark: SparkSession, config: JobConfig) -> DataFrame | None:
         return None
 
 
-def check_unique_ids(df: DataFrame, id_col: str) -> None:
-    duplicated = df.groupBy(id_col).count().where("count > 1").limit(5).collect()
-    if duplicated:
+def count_rows_with_unique_ids(df: DataFrame, id_col: str) -> int:
+    """The rows of `df`, checked in the same pass to have unique `id_col` (incremental mode resumes by id)."""
+    totals = df.groupBy(id_col).count().agg(F.sum("count").alias("rows"), F.max("count").alias("most")).first()
+    if totals["most"] is not None and totals["most"] > 1:
+        duplicated = df.groupBy(id_col).count().where("count > 1").limit(5).collect()
         examples = ", ".join(repr(row[id_col]) for row in duplicated)
         raise JobError(f"id column {id_col!r} has duplicates (e.g. {examples}); incremental mode needs unique ids")
+    return int(totals["rows"] or 0)
 
 
 def shape_output(result: DataFrame, config: JobConfig, fields: tuple[str, ...]) -> DataFrame:
@@ -157,18 +160,19 @@ def run_job(spark: SparkSession, config: JobConfig, settings: Settings) -> RunSu
         raise JobError(f"output {target!r} already exists; pass --mode overwrite, append or incremental")
     todo = source
     skipped = 0
+    chunks = 1
     if config.mode == "incremental":
-        check_unique_ids(source, config.id_col)
+        rows_total = count_rows_with_unique_ids(source, config.id_col)
         if existing is not None:
             if config.id_col not in existing.columns:
                 raise JobError(f"existing output {target!r} has no id column {config.id_col!r} to resume from")
             done = existing.select(config.id_col).where(F.col(config.id_col).isNotNull()).distinct()
             # Materialize the ids still to do now: the writes below change the output this reads.
             todo = source.join(done, on=config.id_col, how="left_anti").localCheckpoint(eager=True)
-    rows_total = todo.count()
-    if config.mode == "incremental":
-        skipped = source.count() - rows_total
-    chunks = max(1, math.ceil(rows_total / config.chunk_rows)) if (config.chunk_rows and config.mode == "incremental") else 1
+            rows_in_source, rows_total = rows_total, todo.count()  # counts the checkpoint, not the input again
+            skipped = rows_in_source - rows_total
+        if config.chunk_rows:
+            chunks = max(1, math.ceil(rows_total / config.chunk_rows))
     summary = RunSummary(model=settings.model, mode=config.mode, output=target, rows_skipped_existing=skipped)
     udf = ner_stats_udf(settings)
     fields = entity_fields(settings.aggregation_strategy)
