@@ -96,9 +96,9 @@ def test_slow_tokenizers_are_refused(monkeypatch, tiny_models):
         is_fast = False
 
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: Slow())
-    from sparkner import engine
+    from sparkner import loading
 
-    monkeypatch.setattr(engine, "_TOKENIZER_CACHE", {})
+    monkeypatch.setattr(loading, "_TOKENIZER_CACHE", {})
     with pytest.raises(ValueError, match="has only a slow \\(Python\\) tokenizer \\(Slow\\); sparkner needs a fast"):
         TokenClassifier(tiny_models["bert-cased"])
 

@@ -43,7 +43,7 @@ class TransformersEngine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.tokenizer = cached_tokenizer(settings)
+        self.tokenizer = loading.cached_tokenizer(settings.model, settings.load)
         config = loading.load_config(settings.model, settings.load)
         self.info = loading.tokenizer_info(self.tokenizer, config)
         validate_stride(settings, self.info)
@@ -134,14 +134,3 @@ def validate_stride(settings: Settings, info: loading.TokenizerInfo) -> None:
             f"stride {settings.stride} is too large for {settings.model!r}: its windows hold {info.window} tokens, "
             f"{info.num_special} of them special, so stride must be at most {chunking.max_stride(info)}"
         )
-
-
-_TOKENIZER_CACHE: dict[tuple[Any, ...], Any] = {}
-
-
-def cached_tokenizer(settings: Settings) -> Any:
-    """Tokenizers are cheap but not free to load: once per process per model."""
-    key = (settings.model, settings.load.revision, settings.load.trust_remote_code)
-    if key not in _TOKENIZER_CACHE:
-        _TOKENIZER_CACHE[key] = loading.load_tokenizer(settings.model, settings.load)
-    return _TOKENIZER_CACHE[key]

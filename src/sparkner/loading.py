@@ -4,7 +4,7 @@ The driver loads only the tokenizer and config (cheap) to validate parameters
 against the model's real window; each executor Python worker loads the weights
 once and keeps them in `_MODEL_CACHE`, keyed by what changes the weights in
 memory (model, revision, device, dtype), so batches, tasks and UDFs that share a
-key share one copy.
+key share one copy. Tokenizers are cached the same way (`_TOKENIZER_CACHE`).
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def load_model(model: str, options: LoadOptions, device: str, dtype: str | None)
     if dtype == "int8":
         return quantize_int8(loaded)
     if dtype == "onnx-int8":
-        return _onnx_int8_session(loaded, load_tokenizer(model, options))
+        return _onnx_int8_session(loaded, cached_tokenizer(model, options))
     return loaded.to(device)
 
 
@@ -226,7 +226,17 @@ def resolve_device(requested: str | None, dtype: str | None = None) -> str:
 
 
 _MODEL_CACHE: dict[tuple[Any, ...], Any] = {}
-_CACHE_LOCK = threading.Lock()
+_TOKENIZER_CACHE: dict[tuple[Any, ...], Any] = {}
+_CACHE_LOCK = threading.RLock()  # cached_model loads an onnx-int8 model's tokenizer while holding it
+
+
+def cached_tokenizer(model: str, options: LoadOptions) -> Any:
+    """Tokenizers are cheap but not free to load: once per process per model."""
+    key = (model, options.revision, options.trust_remote_code)
+    with _CACHE_LOCK:
+        if key not in _TOKENIZER_CACHE:
+            _TOKENIZER_CACHE[key] = load_tokenizer(model, options)
+        return _TOKENIZER_CACHE[key]
 
 
 def cached_model(model: str, options: LoadOptions, device: str, dtype: str | None) -> Any:
