@@ -87,9 +87,10 @@ def read_output(spark: SparkSession, config: JobConfig) -> DataFrame | None:
 
 def count_rows_with_unique_ids(df: DataFrame, id_col: str) -> int:
     """The rows of `df`, checked in the same pass to have unique `id_col` (incremental mode resumes by id)."""
-    totals = df.groupBy(id_col).count().agg(F.sum("count").alias("rows"), F.max("count").alias("most")).first()
+    per_id = df.groupBy(id_col).count()
+    totals = per_id.agg(F.sum("count").alias("rows"), F.max("count").alias("most")).first()
     if totals["most"] is not None and totals["most"] > 1:
-        duplicated = df.groupBy(id_col).count().where("count > 1").limit(5).collect()
+        duplicated = per_id.where("count > 1").limit(5).collect()  # a second pass, only to name examples
         examples = ", ".join(repr(row[id_col]) for row in duplicated)
         raise JobError(f"id column {id_col!r} has duplicates (e.g. {examples}); incremental mode needs unique ids")
     return int(totals["rows"] or 0)
