@@ -19,15 +19,22 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench import PARTITIONS, SHARED, conll_sentences, count_tokens, long_documents, median_time, run_sparkner, spark_session  # noqa: E402
+from bench import (  # noqa: E402
+    PARTITIONS,
+    SHARED,
+    conll_sentences,
+    count_tokens,
+    long_documents,
+    median_time,
+    real_and_padded_tokens,
+    run_sparkner,
+    spark_session,
+)
 
-from sparkner.batching import length_sorted_batches  # noqa: E402
-from sparkner.inference import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_TOKENS  # noqa: E402
+from sparkner.inference import DEFAULT_BATCH_TOKENS  # noqa: E402
 
 ARROW_BATCH_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
@@ -38,10 +45,8 @@ def padding_ratio(tokenizer, texts: list[str], stride: int | None, arrow_batch: 
     for partition in range(PARTITIONS):
         rows = texts[partition::PARTITIONS]
         for start in range(0, len(rows), arrow_batch):
-            encoded = tokenizer(rows[start : start + arrow_batch], truncation=True, max_length=512, stride=stride or 0, return_overflowing_tokens=True)
-            lengths = np.array([len(ids) for ids in encoded["input_ids"]])
-            real += int(lengths.sum())
-            padded += sum(len(batch) * int(lengths[batch].max()) for batch in length_sorted_batches(lengths, DEFAULT_BATCH_ROWS["cpu"], DEFAULT_BATCH_TOKENS["cpu"]))
+            batch_real, batch_padded = real_and_padded_tokens(tokenizer, rows[start : start + arrow_batch], DEFAULT_BATCH_TOKENS["cpu"], stride)
+            real, padded = real + batch_real, padded + batch_padded
     return real / padded
 
 

@@ -161,12 +161,18 @@ def run_ceiling(
     return run
 
 
-def padding_ratio(tokenizer, texts: list[str], budget: int) -> float:
-    """Real tokens / padded tokens for sparkner's length-sorted batches."""
-    rows = tokenizer(texts, truncation=True, max_length=512, return_overflowing_tokens=True)["input_ids"]
+def real_and_padded_tokens(tokenizer, texts: list[str], budget: int, stride: int | None = None) -> tuple[int, int]:
+    """Real tokens, and tokens after padding, of `texts`' windows in sparkner's length-sorted CPU batches."""
+    rows = tokenizer(texts, truncation=True, max_length=512, stride=stride or 0, return_overflowing_tokens=True)["input_ids"]
     lengths = np.array([len(r) for r in rows])
     padded = sum(len(b) * lengths[b].max() for b in length_sorted_batches(lengths, 64, budget))
-    return float(lengths.sum() / padded)
+    return int(lengths.sum()), int(padded)
+
+
+def padding_ratio(tokenizer, texts: list[str], budget: int) -> float:
+    """Real tokens / padded tokens for sparkner's length-sorted batches."""
+    real, padded = real_and_padded_tokens(tokenizer, texts, budget)
+    return real / padded
 
 
 # -- the run --------------------------------------------------------------------------------------
