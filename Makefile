@@ -13,7 +13,7 @@ LTS_STAMP := $(LTS_VENV)/.installed
 TORCH ?= torch==2.13.0
 COMMA := ,
 
-.PHONY: all demo test test-lts test-all venv clean benchmark
+.PHONY: all demo test test-lts test-all venv clean benchmark readme-options lint
 
 all: test
 
@@ -40,8 +40,15 @@ demo: $(STAMP)
 		--output output/demo --mode overwrite --aggregation-strategy first --show 40
 
 # Flair needs transformers < 5, so its tests run in the LTS environment only.
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest -m "not flair"
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks scripts jobs
+
+# The README's option tables, generated from the declarations in src/sparkner/params.py.
+readme-options: $(STAMP)
+	$(PY) -c "from sparkner.params import update_readme; print('README.md updated' if update_readme('README.md') else 'README.md unchanged')"
 
 # pyspark 3.5's Spark Connect server is a Maven jar (not on PyPI): Connect is tested on Spark 4.
 test-lts: $(LTS_STAMP)

@@ -191,6 +191,7 @@ def shared_gpu(model: str, workloads: dict[str, tuple[list[str], int | None]], r
     """N worker processes on one GPU, each with a contiguous share of the texts, as Spark runs
     N tasks per GPU with `spark.task.resource.gpu.amount = 1/N`; tokens/s of all of them together."""
     import multiprocessing
+
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model)

@@ -30,7 +30,6 @@ from bench import count_tokens  # noqa: E402
 from sparkner import TokenClassifier  # noqa: E402
 from sparkner.conll import read_conll, tags_from_entities  # noqa: E402
 
-
 DTYPES = (None, "int8", "onnx-int8")
 
 
@@ -50,7 +49,7 @@ def measure(model: str, sentences: list, repeats: int) -> dict[str, dict]:
     classifiers = {dtype or "float32": load(model, dtype) for dtype in DTYPES}
     times: dict[str, list[float]] = {name: [] for name in classifiers}
     results = {}
-    for name, (classifier, _) in classifiers.items():
+    for classifier, _ in classifiers.values():
         classifier(texts[:64])  # warm-up
     for _ in range(repeats):
         for name, (classifier, _) in classifiers.items():

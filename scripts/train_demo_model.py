@@ -23,7 +23,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import torch
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer, BertConfig, BertForTokenClassification, BertModel

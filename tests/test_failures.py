@@ -110,7 +110,7 @@ def test_non_string_columns_are_read_as_their_text(spark):
     classifier = TokenClassifier(sparkner.DEMO_MODEL)
     udf = sparkner.ner_udf(sparkner.DEMO_MODEL)
     df = spark.createDataFrame(
-        [(1, 42, 2.5, True, datetime.date(2024, 5, 1), bytearray("Paris".encode()))],
+        [(1, 42, 2.5, True, datetime.date(2024, 5, 1), bytearray(b"Paris"))],
         "id int, n int, x double, flag boolean, day date, raw binary",
     )
     texts = df.selectExpr(*[f"CAST({name} AS STRING) AS {name}" for name in ("n", "x", "flag", "day", "raw")]).first()

@@ -22,9 +22,14 @@ from sparkner.params import build_settings
         ({"ignore_labels": "O"}, "got the string 'O'; write \\['O'\\]"),
         ({"ignore_labels": ["O", 1]}, "ignore_labels must hold label strings only; \\[1\\]"),
         ({"ignore_labels": 5}, "ignore_labels must be a list of label strings"),
-        ({"dtype": "int4"}, "dtype 'int4' is not one of bf16, bfloat16, float, float16, float32, fp16, fp32, half, int8, int8-onnx, onnx-int8, qint8"),
-        ({"dtype": "int8", "device": "cuda"}, "dtype 'int8' \(dynamic quantization\) runs on the CPU only"),
-        ({"dtype": "onnx-int8", "device": "cuda:1"}, "dtype 'onnx-int8' \(ONNX Runtime int8\) runs on the CPU only; use device='cpu'"),
+        ({"dtype": "int4"}, "dtype 'int4' is not one of bf16, bfloat16, float, float16, float32, fp16, fp32, half, int8, qint8"),
+        ({"dtype": "int8", "device": "cuda"}, r"dtype 'int8' \(transformers on torch int8\) runs on the CPU only"),
+        ({"dtype": "onnx-int8", "device": "cuda:1"}, r"dtype 'int8' \(ONNX Runtime int8\) runs on the CPU only; use device='cpu'"),
+        ({"runtime": "onnx", "device": "cuda"}, r"runtime 'onnx' \(ONNX Runtime float32\) runs on the CPU only"),
+        ({"runtime": "onnx", "dtype": "bf16"}, "runtime 'onnx' does not run dtype 'bfloat16'; it runs None, float32, int8"),
+        ({"runtime": "tensorrt"}, "runtime 'tensorrt' is not one of torch, onnx"),
+        ({"aggregation_stratgy": "first"}, "unknown option 'aggregation_stratgy'; did you mean aggregation_strategy\\?"),
+        ({"word_boundaries": "words"}, "word_boundaries 'words' is not one of text, pipeline"),
         ({"backend": "onnx"}, "backend 'onnx' is not one of auto, transformers, flair"),
         ({"on_error": "ignore"}, "on_error 'ignore' is not one of fail, null"),
         ({"device": "gpu"}, "device 'gpu' is not valid; use None, 'cpu', 'cuda', 'cuda:N', 'mps'"),
@@ -50,7 +55,8 @@ def test_parameters_object_as_dict_or_json_text():
         assert settings.ignore_labels == ("O", "MISC")
         assert settings.stride == 32
     assert build_settings("m").ignore_labels == ("O",)
-    assert build_settings("m").aggregation_strategy.value == "simple"
+    assert build_settings("m").aggregation_strategy.value == "first"
+    assert build_settings("m").word_boundaries.value == "text"
 
 
 def test_token_is_never_in_the_repr():
@@ -96,9 +102,9 @@ def test_slow_tokenizers_are_refused(monkeypatch, tiny_models):
         is_fast = False
 
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: Slow())
-    from sparkner import loading
+    from sparkner.cache import WORKER_CACHE
 
-    monkeypatch.setattr(loading, "_TOKENIZER_CACHE", {})
+    WORKER_CACHE.clear()  # load afresh, not the tokenizer an earlier test cached
     with pytest.raises(ValueError, match="has only a slow \\(Python\\) tokenizer \\(Slow\\); sparkner needs a fast"):
         TokenClassifier(tiny_models["bert-cased"])
 

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from parity import assert_same_results
+from parity import PIPELINE_WORDS, assert_same_results
 from texts import ALL_TEXTS, LONG_TEXTS, SHORT_TEXTS
 from tiny_models import FAMILIES, build_tiny_model
 
@@ -23,7 +23,7 @@ STRATEGIES = ["none", "simple", "first", "average", "max"]
 IGNORE_CHOICES = [None, [], ["O", "PER", "B-LOC"]]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference_pipeline(path: str):
     from transformers import pipeline
 
@@ -50,7 +50,7 @@ def test_texts_that_fit_one_window(tiny_models, family, strategy, ignore_labels)
     path = tiny_models[family]
     texts = fitting(path, ALL_TEXTS)
     assert len(texts) >= 10, "the test needs texts that fit the window"
-    ours = TokenClassifier(path, aggregation_strategy=strategy, ignore_labels=ignore_labels)(texts)
+    ours = TokenClassifier(path, aggregation_strategy=strategy, ignore_labels=ignore_labels, **PIPELINE_WORDS)(texts)
     reference = pipeline_results(path, texts, aggregation_strategy=strategy, ignore_labels=ignore_labels)
     assert_same_results(ours, reference, f"{family}/{strategy}/{ignore_labels}")
 
@@ -65,7 +65,7 @@ def test_long_texts_with_stride_follow_the_pipeline(tiny_models, family, strateg
     # depends on that rounding (the batch shapes), in the pipeline as in sparkner.
     texts = [text for text in ALL_TEXTS if not text.startswith("Supercalifragilistic")]
     for ignore_labels in (None, []):
-        ours = TokenClassifier(path, aggregation_strategy=strategy, stride=stride, ignore_labels=ignore_labels)(texts)
+        ours = TokenClassifier(path, aggregation_strategy=strategy, stride=stride, ignore_labels=ignore_labels, **PIPELINE_WORDS)(texts)
         reference = pipeline_results(path, texts, aggregation_strategy=strategy, stride=stride, ignore_labels=ignore_labels)
         assert_same_results(ours, reference, f"{family}/{strategy}/stride={stride}/{ignore_labels}")
 
@@ -75,7 +75,7 @@ def test_largest_stride_advances_one_token(tiny_models):
     path = tiny_models["bert-cased"]
     stride = TokenClassifier(path).engine.info.window - 3
     texts = [LONG_TEXTS[0][:300]]
-    ours = TokenClassifier(path, aggregation_strategy="first", stride=stride)(texts)
+    ours = TokenClassifier(path, aggregation_strategy="first", stride=stride, **PIPELINE_WORDS)(texts)
     assert_same_results(ours, pipeline_results(path, texts, aggregation_strategy="first", stride=stride), "max stride")
 
 
@@ -101,7 +101,7 @@ def test_long_texts_without_stride_are_covered_whole(context_free_models, strate
     entities, and for `none` the same `index` (the position in the whole text).
     """
     small, large = context_free_models
-    ours = TokenClassifier(small, aggregation_strategy=strategy, ignore_labels=[])(LONG_TEXTS + SHORT_TEXTS)
+    ours = TokenClassifier(small, aggregation_strategy=strategy, ignore_labels=[], **PIPELINE_WORDS)(LONG_TEXTS + SHORT_TEXTS)
     reference = pipeline_results(large, LONG_TEXTS + SHORT_TEXTS, aggregation_strategy=strategy, ignore_labels=[])
     assert_same_results(ours, reference, f"stitched/{strategy}")
     assert max(entity["end"] for entity in ours[0]) == len(LONG_TEXTS[0].rstrip("."))+1
@@ -168,6 +168,6 @@ def test_entities_that_cover_no_character_are_dropped(tiny_models, strategy):
     texts = ["\t\n x  \u3000 y", "multiple    spaces   between   words", "a  b   c    d  e"]
     raw = [reference_pipeline(str(path))(text, aggregation_strategy=strategy) for text in texts]
     assert any(entity["start"] == entity["end"] for found in raw for entity in found)
-    ours = TokenClassifier(path, aggregation_strategy=strategy)(texts)
+    ours = TokenClassifier(path, aggregation_strategy=strategy, **PIPELINE_WORDS)(texts)
     assert all(entity["start"] < entity["end"] for found in ours for entity in found)
     assert_same_results(ours, pipeline_results(path, texts, aggregation_strategy=strategy), strategy)

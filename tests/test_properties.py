@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from parity import assert_same_entities
+from parity import PIPELINE_WORDS, assert_same_entities
 from test_parity import pipeline_results
 
 from sparkner import TokenClassifier
@@ -23,7 +23,7 @@ def test_random_text_matches_the_pipeline(tiny_models, text, strategy, family):
     window shifts can produce exact ties between windows, broken by float noise.)
     """
     path = tiny_models[family]
-    [ours] = TokenClassifier(path, aggregation_strategy=strategy, stride=6)([text])
+    [ours] = TokenClassifier(path, aggregation_strategy=strategy, stride=6, **PIPELINE_WORDS)([text])
     [reference] = pipeline_results(path, [text], aggregation_strategy=strategy, stride=6)
     assert_same_entities(ours, reference, f"{family}/{strategy}: {text!r}")
     assert all(0 <= e["start"] < e["end"] <= len(text) for e in ours)

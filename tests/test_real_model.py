@@ -7,7 +7,7 @@ from itertools import islice
 
 import pytest
 from conftest import SHARED
-from parity import assert_same_results
+from parity import PIPELINE_WORDS, assert_same_results
 from test_parity import pipeline_results
 
 from sparkner import TokenClassifier
@@ -26,7 +26,7 @@ def sentences():
 
 @pytest.mark.parametrize("strategy", ["none", "simple", "first", "average", "max"])
 def test_conll_sentences_match_the_pipeline(real_model, sentences, strategy):
-    ours = TokenClassifier(real_model, aggregation_strategy=strategy)(sentences)
+    ours = TokenClassifier(real_model, aggregation_strategy=strategy, **PIPELINE_WORDS)(sentences)
     assert_same_results(ours, pipeline_results(real_model, sentences, aggregation_strategy=strategy), strategy)
     assert sum(map(len, ours)) > 100, "the real model finds entities in news text"
 
@@ -36,7 +36,7 @@ def test_long_documents_with_stride_match_the_pipeline(real_model):
         pytest.skip(f"long documents are not here ({LONG_DOCS})")
     docs = [json.loads(line)["text"] for line in LONG_DOCS.open()]
     long_docs = sorted(docs, key=len)[-4:]  # the longest: more than one 512-token window each
-    classifier = TokenClassifier(real_model, aggregation_strategy="first", stride=128)
+    classifier = TokenClassifier(real_model, aggregation_strategy="first", stride=128, **PIPELINE_WORDS)
     assert min(len(classifier.engine.tokenizer(doc)["input_ids"]) for doc in long_docs) > 512
     reference = pipeline_results(real_model, long_docs, aggregation_strategy="first", stride=128)
     assert_same_results(classifier(long_docs), reference, "long docs")

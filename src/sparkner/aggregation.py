@@ -1,19 +1,28 @@
-"""From token probabilities to entities, by the rules of transformers' pipeline.
+"""From token probabilities to entities: one function per rule, numpy over a whole batch.
 
-`TokenClassificationPipeline.postprocess` walks tokens one by one in Python.
-Here the same rules run as numpy operations over every token of a batch at once;
-Python touches only the entities that survive `ignore_labels` (to decode their
-`word` with the tokenizer, exactly as the pipeline does). The rules reproduced:
+`TokenClassificationPipeline.postprocess` walks tokens one by one in Python. Here
+the same rules run as numpy operations over every token of a batch at once; Python
+touches only the entities that survive `ignore_labels`. The stages, in order:
 
-- special tokens are dropped; an unknown token's word is the source text it covers;
-- subwords: tokenizers with a `continuing_subword_prefix` (WordPiece) mark a token
-  as a subword when its string and its text span differ in length; others fall
-  back to "no space on either side of the token's start";
-- `first` / `max` / `average` fuse each word's tokens into one prediction;
-- grouping: a unit joins the previous group when its tag matches and it is not a
-  `B-`; labels without a B-/I- prefix continue; the group's label is its first
-  label after the first "-"; its score the mean of its units' scores;
-- `ignore_labels` filters the entity (`none`) or the group label.
+1. `token_view`: the selected tokens (special tokens dropped) and their offsets;
+2. word boundaries, either
+   - `pipeline` (`pipeline_units`): the pipeline's rules. Tokenizers with a
+     `continuing_subword_prefix` (WordPiece) mark a token as a subword when its
+     string and its text span differ in length; others fall back to "no space on
+     either side of the token's start"; an unknown token is never a subword; or
+   - `text` (`text_units`): words come from the text itself (`words.py`), the same
+     way for every tokenizer. Token offsets are trimmed to their non-space
+     characters (a token of only whitespace is dropped) and each token belongs to
+     the words its characters overlap;
+3. `units`: one label and score per token (`none`, `simple`) or per word (`first`:
+   the word's first token, `average`: the mean over its tokens, `max`: its most
+   confident token);
+4. `group_units`: a unit joins the previous group when its tag matches and it is
+   not a `B-` (labels without a B-/I- prefix continue); the group's label is its
+   first label after the first "-", its score the mean of its units' scores;
+5. `ignore_labels` filters the entity (`none`) or the group label, and the
+   survivors become dicts: `word` decoded by the tokenizer as the pipeline does
+   (`pipeline`), or the source text `text[start:end]` (`text`).
 """
 
 from __future__ import annotations
@@ -23,8 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from sparkner import words
 from sparkner.chunking import Selection, Windows
-from sparkner.params import AggregationStrategy
+from sparkner.params import AggregationStrategy, WordBoundaries
+from sparkner.results import Entity
 
 SPACE = ord(" ")
 
@@ -39,24 +50,118 @@ def split_tag(label: str) -> tuple[str, str]:
 
 
 @dataclass
-class Units:
-    """Tokens (none, simple) or words (first, average, max), each with one label."""
+class Tokens:
+    """The selected tokens of a batch, in sequence order."""
 
-    first_token: np.ndarray  # into the selected tokens
-    last_token: np.ndarray
+    ids: np.ndarray
+    start: np.ndarray  # character offsets into the token's text
+    end: np.ndarray
+    sequence: np.ndarray  # sequence of each token (non-decreasing)
+    text: np.ndarray  # text of each token
+    index: np.ndarray  # the token's `index` for `none`
+    probs: np.ndarray  # (n_tokens, n_labels)
+
+    def take(self, keep: np.ndarray) -> Tokens:
+        return Tokens(*(getattr(self, name)[keep] for name in self.__dataclass_fields__))
+
+
+@dataclass
+class Units:
+    """Tokens (none, simple) or words (first, average, max), each with one label.
+
+    A unit's members are positions into `member_token` (`first_member` and
+    `last_member` inclusive); in pipeline mode a word's members are its consecutive
+    tokens, in text mode the tokens that overlap the word.
+    """
+
+    member_token: np.ndarray
+    first_member: np.ndarray
+    last_member: np.ndarray
     sequence: np.ndarray
-    label: np.ndarray
-    score: np.ndarray
     start: np.ndarray
     end: np.ndarray
+    continues: np.ndarray  # True when the unit's first token began in an earlier unit
+    label: np.ndarray | None = None
+    score: np.ndarray | None = None
+
+    @property
+    def first_token(self) -> np.ndarray:
+        return self.member_token[self.first_member]
+
+    @property
+    def last_token(self) -> np.ndarray:
+        return self.member_token[self.last_member]
+
+
+def token_view(windows: Windows, selection: Selection, probs: np.ndarray) -> Tokens:
+    token = selection.token
+    return Tokens(
+        ids=windows.input_ids[token],
+        start=windows.offsets[token, 0],
+        end=windows.offsets[token, 1],
+        sequence=selection.sequence,
+        text=selection.sequence_text[selection.sequence],
+        index=selection.index,
+        probs=probs[token],
+    )
+
+
+def sequence_starts(sequence: np.ndarray) -> np.ndarray:
+    begins = np.ones(len(sequence), dtype=bool)
+    begins[1:] = sequence[1:] != sequence[:-1]
+    return begins
+
+
+def token_units(tokens: Tokens) -> Units:
+    """Each token its own unit (`none`, `simple`)."""
+    every = np.arange(len(tokens.ids))
+    return Units(every, every, every, tokens.sequence, tokens.start, tokens.end, np.zeros(len(every), dtype=bool))
+
+
+def contiguous_units(tokens: Tokens, is_new_word: np.ndarray) -> Units:
+    """Words made of consecutive tokens, a new one wherever `is_new_word` (pipeline mode)."""
+    first = np.flatnonzero(is_new_word)
+    last = np.append(first[1:], len(is_new_word)) - 1
+    return Units(
+        np.arange(len(is_new_word)), first, last, tokens.sequence[first], tokens.start[first], tokens.end[last], np.zeros(len(first), dtype=bool)
+    )
+
+
+def text_word_units(tokens: Tokens, layout: words.TextLayout) -> Units:
+    """Words of the text, each with the tokens its characters overlap (text mode).
+
+    Tokens are in text order within a sequence and words never overlap, so the
+    (token, word) pairs come out grouped by word already. A word in two windows
+    (explicit `stride`) is one unit per window, as each window is aggregated alone.
+    """
+    first_word, last_word = layout.words_overlapping(tokens.text, tokens.start, tokens.end)
+    counts = last_word - first_word + 1
+    member_token = np.repeat(np.arange(len(counts)), counts)
+    offsets_in_token = np.arange(len(member_token)) - np.repeat(np.cumsum(counts) - counts, counts)
+    member_word = np.repeat(first_word, counts) + offsets_in_token
+    new_unit = sequence_starts(tokens.sequence[member_token])
+    new_unit[1:] |= member_word[1:] != member_word[:-1]
+    first = np.flatnonzero(new_unit)
+    last = np.append(first[1:], len(member_token)) - 1
+    start, end = layout.word_span(member_word[first], tokens.text[member_token[first]])
+    continues = tokens.start[member_token[first]] < start
+    return Units(member_token, first, last, tokens.sequence[member_token[first]], start, end, continues)
 
 
 class Aggregator:
     """Label tables and tokenizer helpers prepared once per (tokenizer, parameters)."""
 
-    def __init__(self, tokenizer: Any, labels: tuple[str, ...], strategy: AggregationStrategy, ignore_labels: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        tokenizer: Any,
+        labels: tuple[str, ...],
+        strategy: AggregationStrategy,
+        ignore_labels: tuple[str, ...],
+        word_boundaries: WordBoundaries = WordBoundaries.PIPELINE,
+    ) -> None:
         self.tokenizer = tokenizer
         self.strategy = strategy
+        self.word_boundaries = word_boundaries
         self.labels = labels
         tags = [split_tag(label) for label in labels]
         tag_ids = {tag: i for i, tag in enumerate(dict.fromkeys(tag for _, tag in tags))}
@@ -73,7 +178,7 @@ class Aggregator:
         self._token_lengths: np.ndarray | None = None
         self.tokens_to_string = _tokens_to_string(tokenizer)
 
-    # -- subwords ---------------------------------------------------------------------------
+    # -- the pipeline's subword rule ----------------------------------------------------------
 
     def _vocabulary_tokens(self) -> list[str | None]:
         """Every id's token string (`convert_ids_to_tokens` over the vocabulary), made once."""
@@ -96,141 +201,161 @@ class Aggregator:
                     lengths[i] = len(self.tokenizer.convert_ids_to_tokens(int(ids[i])))
             return lengths != (ends - starts)
         # Fallback heuristic: a token is a subword unless a space touches its start.
-        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-        codepoints = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        if len(codepoints) == 0:
+        layout = words.TextLayout.of(texts)
+        if layout.size == 0:
             return np.zeros(len(ids), dtype=bool)
-        base = np.concatenate(([0], np.cumsum(lengths)[:-1]))[token_text]
-        previous_is_space = codepoints[np.clip(base + starts - 1, 0, len(codepoints) - 1)] == SPACE
-        inside = starts < lengths[token_text]
-        current_is_space = inside & (codepoints[np.clip(base + starts, 0, len(codepoints) - 1)] == SPACE)
+        position = layout.base[token_text] + starts
+        previous_is_space = layout.codepoint_at(position - 1) == SPACE
+        inside = starts < layout.lengths[token_text]
+        current_is_space = inside & (layout.codepoint_at(position) == SPACE)
         return (starts > 0) & ~previous_is_space & ~current_is_space
 
-    # -- units ------------------------------------------------------------------------------
+    def pipeline_units(self, tokens: Tokens, texts: list[str]) -> Units:
+        """Tokens, or for first/average/max the pipeline's words."""
+        if not self.strategy.uses_words:
+            return token_units(tokens)
+        is_subword = self.is_subword(tokens.ids, tokens.start, tokens.end, texts, tokens.text)
+        if self.unk_id is not None:
+            is_subword &= tokens.ids != self.unk_id
+        return contiguous_units(tokens, sequence_starts(tokens.sequence) | ~is_subword)
 
-    def units(self, probs: np.ndarray, sequence: np.ndarray, is_new_word: np.ndarray | None, starts: np.ndarray, ends: np.ndarray) -> Units:
-        """One label and score per token, or per word for first/average/max."""
-        n = len(probs)
-        if is_new_word is None:
-            label = probs.argmax(axis=1)
-            every = np.arange(n)
-            return Units(every, every, sequence, label, probs[every, label], starts, ends)
-        first = np.flatnonzero(is_new_word)
-        last = np.append(first[1:], n) - 1
-        if self.strategy is AggregationStrategy.FIRST:
-            chosen = probs[first]
+    # -- text word boundaries -----------------------------------------------------------------
+
+    def text_units(self, tokens: Tokens, layout: words.TextLayout) -> tuple[Tokens, Units]:
+        """Tokens trimmed to their non-space characters (whitespace-only ones dropped), then
+        tokens or the text's words as units."""
+        start, end = layout.trim(tokens.text, tokens.start, tokens.end)
+        tokens.start, tokens.end = start, end
+        tokens = tokens.take(start < end)
+        return tokens, (text_word_units(tokens, layout) if self.strategy.uses_words else token_units(tokens))
+
+    # -- one label per unit -------------------------------------------------------------------
+
+    def label_units(self, units: Units, probs: np.ndarray) -> Units:
+        """One label and score per unit, from its members' probabilities."""
+        member_probs = probs[units.member_token]
+        first = units.first_member
+        if self.strategy in (AggregationStrategy.NONE, AggregationStrategy.SIMPLE, AggregationStrategy.FIRST):
+            chosen = member_probs[first]
             label = chosen.argmax(axis=1)
             score = chosen[np.arange(len(first)), label]
         elif self.strategy is AggregationStrategy.MAX:
-            token_max = probs.max(axis=1)
-            word_of_token = np.cumsum(is_new_word) - 1
-            word_max = np.maximum.reduceat(token_max, first)
-            candidates = np.flatnonzero(token_max == word_max[word_of_token])
-            _, first_candidate = np.unique(word_of_token[candidates], return_index=True)
+            token_max = member_probs.max(axis=1)
+            unit_of_member = np.repeat(np.arange(len(first)), units.last_member - first + 1)
+            unit_max = np.maximum.reduceat(token_max, first)
+            candidates = np.flatnonzero(token_max == unit_max[unit_of_member])
+            _, first_candidate = np.unique(unit_of_member[candidates], return_index=True)
             best = candidates[first_candidate]  # the first token reaching the word's maximum
-            label = probs[best].argmax(axis=1)
+            label = member_probs[best].argmax(axis=1)
             score = token_max[best]
         else:  # AVERAGE, NaN-aware like np.nanmean
             # float32 sums, row after row, as np.nanmean does on the pipeline's stacked scores.
-            finite = ~np.isnan(probs)
-            sums = np.add.reduceat(np.where(finite, probs, np.float32(0)), first, axis=0)
+            finite = ~np.isnan(member_probs)
+            sums = np.add.reduceat(np.where(finite, member_probs, np.float32(0)), first, axis=0)
             counts = np.add.reduceat(finite.astype(np.int64), first, axis=0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 average = (sums / counts).astype(np.float32)
             label = average.argmax(axis=1)
             score = average[np.arange(len(first)), label]
-        return Units(first, last, sequence[first], label, score, starts[first], ends[last])
+        units.label, units.score = label, score
+        return units
 
-    # -- decoding words ---------------------------------------------------------------------
+    # -- grouping -----------------------------------------------------------------------------
 
-    def token_strings(self, ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, texts: list[str], token_text: np.ndarray) -> list[str]:
-        """Each token's string as the pipeline sees it: the vocabulary's, or for the
-        unknown token the source text it covers."""
-        vocabulary = self._vocabulary_tokens()
-        ids_list = ids.tolist()
-        if ids.size and int(ids.max()) >= len(vocabulary):  # ids added after the table was built
-            strings = self.tokenizer.convert_ids_to_tokens(ids_list)
-        else:
-            strings = [vocabulary[i] for i in ids_list]
-        if self.unk_id is not None:
-            for i in np.flatnonzero(ids == self.unk_id).tolist():
-                strings[i] = texts[token_text[i]][starts[i] : ends[i]]
-        return strings
+    def group_units(self, units: Units) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(first unit, last unit, float32 mean score) of each group.
 
-    # -- the whole postprocess --------------------------------------------------------------
-
-    def entities(self, windows: Windows, selection: Selection, probs: np.ndarray, texts: list[str]) -> list[list[dict[str, Any]]]:
-        """Entities per sequence of `selection`, each a dict with the task's keys."""
-        token = selection.token
-        ids = windows.input_ids[token]
-        starts = windows.offsets[token, 0]
-        ends = windows.offsets[token, 1]
-        sequence = selection.sequence
-        token_text = selection.sequence_text[sequence]
-        results: list[list[dict[str, Any]]] = [[] for _ in range(len(selection.sequence_text))]
-        if len(token) == 0:
-            return results
-        sequence_begins = np.ones(len(token), dtype=bool)
-        sequence_begins[1:] = sequence[1:] != sequence[:-1]
-        is_new_word = None
-        if self.strategy.uses_words:
-            is_subword = self.is_subword(ids, starts, ends, texts, token_text)
-            if self.unk_id is not None:
-                is_subword &= ids != self.unk_id
-            is_new_word = sequence_begins | ~is_subword
-        units = self.units(probs[token], sequence, is_new_word, starts, ends)
-        strings = self.token_strings(ids, starts, ends, texts, token_text)
-        # Python scalars in bulk: the loops below build dicts and nothing else.
-        starts_list, ends_list, sequence_list = starts.tolist(), ends.tolist(), sequence.tolist()
-        unit_first, unit_last = units.first_token.tolist(), units.last_token.tolist()
-
-        if self.strategy is AggregationStrategy.NONE:
-            index = selection.index.tolist()
-            scores = units.score.tolist()
-            for u in np.flatnonzero(~self.ignored_entity[units.label]).tolist():
-                t = unit_first[u]
-                results[sequence_list[t]].append(
-                    {
-                        "entity": self.labels[units.label[u]],
-                        "score": scores[u],
-                        "index": index[t],
-                        "word": strings[t],
-                        "start": starts_list[t],
-                        "end": ends_list[t],
-                    }
-                )
-            return results
-
-        # Group adjacent units: a new group at each sequence start, B- label or tag change.
+        A new group starts at each sequence start, tag change, or `B-` label, unless
+        that unit's first token began in the previous unit (text mode: one token over
+        two words carries one decision, made for the first).
+        """
         label = units.label
         new_group = np.ones(len(label), dtype=bool)
-        new_group[1:] = (units.sequence[1:] != units.sequence[:-1]) | self.is_begin[label[1:]] | (self.tag_id[label[1:]] != self.tag_id[label[:-1]])
+        begins = self.is_begin[label[1:]] & ~units.continues[1:]
+        new_group[1:] = (units.sequence[1:] != units.sequence[:-1]) | begins | (self.tag_id[label[1:]] != self.tag_id[label[:-1]])
         group_first = np.flatnonzero(new_group)
         group_last = np.append(group_first[1:], len(label)) - 1
         # A float32 mean, as the pipeline's np.nanmean over float32 scores; ties between
         # overlapping entities of different windows are then broken the same way.
         group_sum = np.add.reduceat(units.score.astype(np.float32), group_first)
-        group_score = (group_sum / (group_last - group_first + 1)).astype(np.float32).tolist()
-        group_label = label[group_first].tolist()
-        first_units, last_units = group_first.tolist(), group_last.tolist()
-        decode, uses_words = self.tokens_to_string, self.strategy.uses_words
-        for g in np.flatnonzero(~self.ignored_group[label[group_first]]).tolist():
-            first_unit, last_unit = first_units[g], last_units[g]
-            first, last = unit_first[first_unit], unit_last[last_unit]
-            if uses_words:  # each word's tokens joined, then the words, as the pipeline does
-                word = decode([decode(strings[unit_first[u] : unit_last[u] + 1]) for u in range(first_unit, last_unit + 1)])
-            else:
-                word = decode(strings[first : last + 1])
-            results[sequence_list[first]].append(
-                {
-                    "entity_group": self.group_name[group_label[g]],
-                    "score": group_score[g],
-                    "word": word,
-                    "start": starts_list[first],
-                    "end": ends_list[last],
-                }
-            )
+        return group_first, group_last, (group_sum / (group_last - group_first + 1)).astype(np.float32)
+
+    # -- entity strings -----------------------------------------------------------------------
+
+    def token_strings(self, tokens: Tokens, texts: list[str]) -> list[str]:
+        """Each token's string as the pipeline sees it: the vocabulary's, or for the
+        unknown token the source text it covers."""
+        vocabulary = self._vocabulary_tokens()
+        ids_list = tokens.ids.tolist()
+        if tokens.ids.size and int(tokens.ids.max()) >= len(vocabulary):  # ids added after the table was built
+            strings = self.tokenizer.convert_ids_to_tokens(ids_list)
+        else:
+            strings = [vocabulary[i] for i in ids_list]
+        if self.unk_id is not None:
+            for i in np.flatnonzero(tokens.ids == self.unk_id).tolist():
+                strings[i] = texts[tokens.text[i]][tokens.start[i] : tokens.end[i]]
+        return strings
+
+    def pipeline_word(self, strings: list[str], first_tokens: list[int], last_tokens: list[int], first_unit: int, last_unit: int) -> str:
+        """The pipeline's `word`: each word's tokens joined, then the words (or the tokens) decoded."""
+        decode = self.tokens_to_string
+        if self.strategy.uses_words:
+            return decode([decode(strings[first_tokens[u] : last_tokens[u] + 1]) for u in range(first_unit, last_unit + 1)])
+        return decode(strings[first_tokens[first_unit] : last_tokens[last_unit] + 1])
+
+    # -- the whole postprocess ----------------------------------------------------------------
+
+    def entities(self, windows: Windows, selection: Selection, probs: np.ndarray, texts: list[str]) -> list[list[Entity]]:
+        """Entities per sequence of `selection`, each a dict with the task's keys."""
+        results: list[list[Entity]] = [[] for _ in range(len(selection.sequence_text))]
+        tokens = token_view(windows, selection, probs)
+        if len(tokens.ids) == 0:
+            return results
+        if self.word_boundaries is WordBoundaries.TEXT:
+            tokens, units = self.text_units(tokens, words.TextLayout.of(texts))
+            if len(tokens.ids) == 0:
+                return results
+        else:
+            units = self.pipeline_units(tokens, texts)
+        units = self.label_units(units, tokens.probs)
+        if self.strategy is AggregationStrategy.NONE:
+            self.add_token_entities(results, tokens, units, texts)
+        else:
+            self.add_group_entities(results, tokens, units, texts)
         return results
+
+    def add_token_entities(self, results: list[list[Entity]], tokens: Tokens, units: Units, texts: list[str]) -> None:
+        """`none`: one entity per token whose label is not ignored."""
+        keep = np.flatnonzero(~self.ignored_entity[units.label])
+        strings = self.token_strings(tokens, texts) if self.word_boundaries is WordBoundaries.PIPELINE else None
+        labels, scores = units.label[keep].tolist(), units.score[keep].tolist()
+        index, sequence = tokens.index[keep].tolist(), tokens.sequence[keep].tolist()
+        starts, ends, text = tokens.start[keep].tolist(), tokens.end[keep].tolist(), tokens.text[keep].tolist()
+        for k, t in enumerate(keep.tolist()):
+            word = strings[t] if strings is not None else texts[text[k]][starts[k] : ends[k]]
+            results[sequence[k]].append(
+                {"entity": self.labels[labels[k]], "score": scores[k], "index": index[k], "word": word, "start": starts[k], "end": ends[k]}
+            )
+
+    def add_group_entities(self, results: list[list[Entity]], tokens: Tokens, units: Units, texts: list[str]) -> None:
+        """Grouped strategies: one entity per group whose label is not ignored."""
+        group_first, group_last, group_score = self.group_units(units)
+        group_label = units.label[group_first]
+        keep = np.flatnonzero(~self.ignored_group[group_label])
+        firsts, lasts = group_first[keep].tolist(), group_last[keep].tolist()
+        names = [self.group_name[label] for label in group_label[keep].tolist()]
+        scores = group_score[keep].tolist()
+        starts, ends = units.start[group_first[keep]].tolist(), units.end[group_last[keep]].tolist()
+        sequence = units.sequence[group_first[keep]].tolist()
+        if self.word_boundaries is WordBoundaries.PIPELINE:
+            strings = self.token_strings(tokens, texts)
+            first_tokens, last_tokens = units.first_token.tolist(), units.last_token.tolist()
+            found = [self.pipeline_word(strings, first_tokens, last_tokens, first, last) for first, last in zip(firsts, lasts)]
+        else:
+            text = tokens.text[units.first_token[group_first[keep]]].tolist()
+            found = [texts[t][s:e] for t, s, e in zip(text, starts, ends)]
+        for k in range(len(keep)):
+            results[sequence[k]].append({"entity_group": names[k], "score": scores[k], "word": found[k], "start": starts[k], "end": ends[k]})
 
 
 def _tokens_to_string(tokenizer: Any) -> Any:
@@ -244,7 +369,7 @@ def _tokens_to_string(tokenizer: Any) -> Any:
     return tokenizer.convert_tokens_to_string
 
 
-def merge_overlapping(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def merge_overlapping(entities: list[Entity]) -> list[Entity]:
     """The pipeline's `aggregate_overlapping_entities` for a text split into windows.
 
     Sorted by start; of two overlapping entities the longer wins, then the higher score.

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from sparkner.engine import Entity, TextResult
 from sparkner.params import Backend, OnError, Settings, build_settings
+from sparkner.results import Entity, TextResult
 
 logger = logging.getLogger("sparkner")
 
@@ -31,6 +31,9 @@ class Engine(Protocol):
 
     @property
     def device(self) -> Any: ...
+
+    def load(self) -> Any:
+        """Load the weights (once per worker process) and return what runs them."""
 
     def classify_unique(self, texts: list[str]) -> list[TextResult]: ...
 
@@ -76,6 +79,11 @@ class TokenClassifier:
         """The torch device the model runs on (loads the weights on first use)."""
         return self.engine.device
 
+    def load(self) -> TokenClassifier:
+        """Load the weights now rather than on the first batch; returns self."""
+        self.engine.load()
+        return self
+
     def __call__(self, texts: Sequence[str | None] | Iterable[str | None]) -> list[list[Entity] | None]:
         """Entities for each text, in input order; `None` for a `None` text."""
         return [result.entities for result in self.classify(texts)]
@@ -91,7 +99,7 @@ class TokenClassifier:
                 )
         unique = list(dict.fromkeys(text for text in texts if text is not None))
         if unique and self.settings.on_error is OnError.NULL:
-            self.engine.device  # a model that cannot load fails the task, whatever on_error says
+            self.engine.load()  # a model that cannot load fails the task, whatever on_error says
         found: dict[str, TextResult] = {}
         for group in _character_groups(unique, GROUP_CHARACTERS):
             found.update(zip(group, self._classify_group(group)))

@@ -9,29 +9,17 @@ repeated texts computed once, input order, per-row error handling.
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from sparkner import chunking, loading
 from sparkner.aggregation import Aggregator, merge_overlapping
 from sparkner.inference import Predictor
-from sparkner.params import AggregationStrategy, Settings
+from sparkner.params import AggregationStrategy, Settings, WordBoundaries
+from sparkner.results import Entity, TextResult
 
 logger = logging.getLogger("sparkner")
-
-Entity = dict[str, Any]
-
-
-class TextResult(NamedTuple):
-    """One text's entities (`None` for a `None` text or a failed one) and what it cost:
-    its own tokens (special tokens and window overlaps not counted) and its windows.
-    `error` says why a text failed when `on_error="null"`."""
-
-    entities: list[Entity] | None
-    tokens: int
-    windows: int
-    error: str | None = None
 
 
 class TransformersEngine:
@@ -45,10 +33,14 @@ class TransformersEngine:
         self.settings = settings
         self.tokenizer = loading.cached_tokenizer(settings.model, settings.load)
         config = loading.load_config(settings.model, settings.load)
+        loading.check_vocabulary(settings.model, self.tokenizer, config)
         self.info = loading.tokenizer_info(self.tokenizer, config)
         validate_stride(settings, self.info)
-        self.aggregator = Aggregator(self.tokenizer, self.info.labels, settings.aggregation_strategy, settings.ignore_labels)
-        if settings.aggregation_strategy.uses_words and not self.aggregator.word_aware:
+        self.aggregator = Aggregator(
+            self.tokenizer, self.info.labels, settings.aggregation_strategy, settings.ignore_labels, settings.word_boundaries
+        )
+        pipeline_words = settings.word_boundaries is WordBoundaries.PIPELINE
+        if pipeline_words and settings.aggregation_strategy.uses_words and not self.aggregator.word_aware:
             logger.info(
                 "sparkner: tokenizer of %s has no subword prefix; words for %r use the pipeline's "
                 "whitespace heuristic",
@@ -57,25 +49,32 @@ class TransformersEngine:
             )
         self._predictor: Predictor | None = None
 
-    @property
-    def predictor(self) -> Predictor:
-        """The model on its device, loaded on first use (once per worker process)."""
-        if self._predictor is None:
-            device = loading.resolve_device(self.settings.device, self.settings.dtype)
-            model = loading.cached_model(self.settings.model, self.settings.load, device, self.settings.dtype)
+    def load(self) -> Predictor:
+        """The model on its device, loaded on first use (once per worker process).
+
+        Looked up in the worker cache on every call, so this engine never keeps a
+        model alive that the cache has evicted (see `cache`).
+        """
+        settings = self.settings
+        runtime = settings.runtime_spec
+        device = loading.resolve_device(settings.device, runtime.cpu_only(settings.dtype))
+        model = loading.cached_model(settings.model, settings.load, device, settings.dtype, settings.runtime)
+        if self._predictor is None or self._predictor.model is not model:
             pad = self.tokenizer.pad_token_id
             self._predictor = Predictor(
-                model,
-                pad if pad is not None else 0,
-                max_rows=self.settings.batch_size,
-                max_tokens=self.settings.max_batch_tokens,
+                model, pad if pad is not None else 0, max_rows=settings.batch_size, max_tokens=settings.max_batch_tokens, runtime=runtime
             )
         return self._predictor
 
     @property
+    def predictor(self) -> Predictor:
+        """The loaded model's predictor (see `load`)."""
+        return self.load()
+
+    @property
     def device(self) -> Any:
         """The torch device the weights are on (loads them)."""
-        return self.predictor.device
+        return self.load().device
 
     @property
     def stride(self) -> int:
@@ -94,7 +93,7 @@ class TransformersEngine:
     def classify_unique(self, texts: list[str]) -> list[TextResult]:
         """Entities for distinct, non-null texts, in their order."""
         windows = chunking.encode_windows(self.tokenizer, self.info, texts, self.stride)
-        probs = self.predictor.probabilities(windows, len(self.info.labels))
+        probs = self.load().probabilities(windows, len(self.info.labels))
         windows_per_text = np.bincount(windows.row_text, minlength=len(texts))
         tokens_per_text = chunking.text_token_counts(windows, self.info, self.stride)
         if self.stitches_windows:

@@ -16,23 +16,21 @@ cut; memory grows with the longest text in a mini-batch.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import threading
 from typing import Any
 
-from sparkner import loading
-from sparkner.engine import Entity, TextResult
-from sparkner.params import DEFAULT_STRATEGY, Settings
+from sparkner import loading, sources
+from sparkner.cache import WORKER_CACHE
+from sparkner.params import AggregationStrategy, Settings
+from sparkner.results import Entity, TextResult
 
 logger = logging.getLogger("sparkner")
 
 DEFAULT_MINI_BATCH = 32
+# Flair predicts whole spans: the grouped strategies that take them as they are.
+SPAN_STRATEGIES = (AggregationStrategy.FIRST, AggregationStrategy.SIMPLE)
 # What Flair's `load` resolves on the Hub: "org/name" or a short name such as "ner" (not a local path).
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-_TAGGER_CACHE: dict[tuple[str, str], Any] = {}
-_LOCK = threading.Lock()
 
 
 def _import_flair() -> Any:
@@ -51,15 +49,17 @@ def _import_flair() -> Any:
 def check_flair_settings(settings: Settings) -> None:
     """Parameters that have no meaning for a span tagger are refused, not ignored."""
     problems = []
-    if settings.aggregation_strategy is not DEFAULT_STRATEGY:
+    if settings.aggregation_strategy not in SPAN_STRATEGIES:
         problems.append(
             f"aggregation_strategy {settings.aggregation_strategy.value!r} (a Flair tagger predicts whole spans; "
-            f"leave it at {DEFAULT_STRATEGY.value!r})"
+            "leave it at the default 'first', or 'simple')"
         )
     if settings.stride is not None:
         problems.append(f"stride {settings.stride} (Flair reads each text whole; leave stride unset)")
     if settings.dtype is not None:
         problems.append(f"dtype {settings.dtype!r} (Flair models run in float32)")
+    if settings.runtime != "torch":
+        problems.append(f"runtime {settings.runtime!r} (Flair models run on torch)")
     if settings.max_batch_tokens is not None:
         problems.append("max_batch_tokens (Flair batches by text count: use batch_size)")
     if problems:
@@ -71,25 +71,24 @@ def load_tagger(model: str, device: str) -> Any:
     flair = _import_flair()
     from flair.models import SequenceTagger
 
-    key = (model, device)
-    with _LOCK:
-        if key not in _TAGGER_CACHE:
-            import torch
+    def load() -> Any:
+        import torch
 
-            logger.info("sparkner: loading Flair tagger %s on %s", model, device)
-            flair.device = torch.device(device)
-            try:
-                tagger = SequenceTagger.load(model)
-            except (OSError, ValueError) as error:
-                raise loading.ModelLoadError(
-                    f"Could not load Flair model {model!r} ({type(error).__name__}: {error}). Point `model` at a "
-                    "local Flair model file (e.g. the pytorch_model.bin of flair/ner-english, or a file written by "
-                    "SequenceTagger.save)."
-                ) from error
-            if not isinstance(tagger, SequenceTagger):
-                raise ValueError(f"{model!r} is a {type(tagger).__name__}, not a Flair SequenceTagger")
-            _TAGGER_CACHE[key] = tagger.to(device).eval()
-        return _TAGGER_CACHE[key]
+        logger.info("sparkner: loading Flair tagger %s on %s", model, device)
+        flair.device = torch.device(device)
+        try:
+            tagger = SequenceTagger.load(sources.resolve(model).location)
+        except (OSError, ValueError) as error:
+            raise loading.ModelLoadError(
+                f"Could not load Flair model {model!r} ({type(error).__name__}: {error}). Point `model` at a "
+                "local Flair model file (e.g. the pytorch_model.bin of flair/ner-english, or a file written by "
+                "SequenceTagger.save)."
+            ) from error
+        if not isinstance(tagger, SequenceTagger):
+            raise ValueError(f"{model!r} is a {type(tagger).__name__}, not a Flair SequenceTagger")
+        return tagger.to(device).eval()
+
+    return WORKER_CACHE.get("tagger", (model, device), load)
 
 
 class FlairEngine:
@@ -98,26 +97,24 @@ class FlairEngine:
     def __init__(self, settings: Settings) -> None:
         _import_flair()
         check_flair_settings(settings)
-        if not os.path.isfile(settings.model) and not _HUB_ID.match(settings.model):
+        source = sources.resolve(settings.model)
+        if source.kind == "directory" or (source.kind == "hub" and not _HUB_ID.match(settings.model)):
             raise loading.ModelLoadError(
                 f"Flair model {settings.model!r} is not a file; a Flair model is one file (written by "
                 "SequenceTagger.save, or the pytorch_model.bin of a Flair model on the Hub) or a Hub id such as "
                 "'flair/ner-english'"
             )
         self.settings = settings
-        self._tagger: Any = None
 
-    @property
-    def tagger(self) -> Any:
-        if self._tagger is None:
-            self._tagger = load_tagger(self.settings.model, loading.resolve_device(self.settings.device))
-        return self._tagger
+    def load(self) -> Any:
+        """The tagger on its device, from the worker cache (loaded on first use)."""
+        return load_tagger(self.settings.model, loading.resolve_device(self.settings.device))
 
     @property
     def device(self) -> Any:
         import flair
 
-        self.tagger  # noqa: B018 - loads it, which sets flair.device
+        self.load()  # which sets flair.device
         return flair.device
 
     def classify_unique(self, texts: list[str]) -> list[TextResult]:
@@ -128,7 +125,7 @@ class FlairEngine:
         for sentence in sentences.values():
             # No neighbours: `predict` would otherwise chain the batch's sentences as context.
             sentence._has_context = True
-        self.tagger.predict(list(sentences.values()), mini_batch_size=self.settings.batch_size or DEFAULT_MINI_BATCH)
+        self.load().predict(list(sentences.values()), mini_batch_size=self.settings.batch_size or DEFAULT_MINI_BATCH)
         return [
             TextResult(self._entities(text, sentences[i]), len(sentences[i]), min(1, len(sentences[i])))
             if i in sentences

@@ -15,14 +15,9 @@ import numpy as np
 
 from sparkner.batching import length_sorted_batches, pad_rows
 from sparkner.chunking import Windows
+from sparkner.runtimes import RUNTIMES, Runtime
 
 logger = logging.getLogger("sparkner")
-
-DEFAULT_BATCH_ROWS = {"cpu": 64, "cpu-onnx": 256, "gpu": 256}
-# On 2 CPU cores with MiniLM the model-only ceiling was fastest at 512-1,024 padded
-# tokens per call, ONNX Runtime int8 at 2,048 (docs/benchmarks.md); GPUs want large
-# batches to fill the device.
-DEFAULT_BATCH_TOKENS = {"cpu": 1024, "cpu-onnx": 2048, "gpu": 65536}
 
 
 def out_of_memory_type() -> type:
@@ -39,12 +34,12 @@ def _is_out_of_memory(error: BaseException) -> bool:
 class Predictor:
     """Runs a token-classification model over `Windows` with dynamic padding."""
 
-    def __init__(self, model: Any, pad_token_id: int, *, max_rows: int | None, max_tokens: int | None) -> None:
+    def __init__(self, model: Any, pad_token_id: int, *, max_rows: int | None, max_tokens: int | None, runtime: Runtime = RUNTIMES["torch"]) -> None:
         self.model = model
         self.device = model.device  # transformers models, and the ONNX Runtime wrapper
-        kind = getattr(model, "batch_kind", "cpu") if self.device.type == "cpu" else "gpu"
-        self.max_rows = max_rows or DEFAULT_BATCH_ROWS[kind]
-        self.max_tokens = max_tokens or DEFAULT_BATCH_TOKENS[kind]
+        default_rows, default_tokens = runtime.batch_limits(self.device.type)
+        self.max_rows = max_rows or default_rows
+        self.max_tokens = max_tokens or default_tokens
         self.pad_token_id = pad_token_id
         self._warned_oom = False
         self.forward_calls = 0

@@ -1,21 +1,25 @@
-"""Finding, loading and caching the model and tokenizer.
+"""Loading the model and tokenizer (from wherever `sources.resolve` says they are).
 
 The driver loads only the tokenizer and config (cheap) to validate parameters
 against the model's real window; each executor Python worker loads the weights
-once and keeps them in `_MODEL_CACHE`, keyed by what changes the weights in
-memory (model, revision, device, dtype), so batches, tasks and UDFs that share a
-key share one copy. Tokenizers are cached the same way (`_TOKENIZER_CACHE`).
+once and keeps them in the bounded worker cache (`cache.WORKER_CACHE`), keyed by
+what changes the weights in memory (model, revision, runtime, device, dtype), so
+batches, tasks and UDFs that share a key share one copy. Tokenizers are cached there too.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sparkner.params import CPU_DTYPES, LoadOptions
+from sparkner import sources
+from sparkner.cache import WORKER_CACHE
+from sparkner.params import LoadOptions
+from sparkner.sources import ModelLoadError
+
+__all__ = ["ModelLoadError", "TokenizerInfo", "cached_model", "cached_tokenizer", "load_config", "load_tokenizer", "resolve_device"]
 
 logger = logging.getLogger("sparkner")
 
@@ -39,10 +43,6 @@ _PADDING_OFFSET_MODEL_TYPES = frozenset(
         "esm",
     }
 )
-
-
-class ModelLoadError(OSError):
-    """The model or tokenizer could not be loaded; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,13 @@ def _not_found_message(model: str, error: Exception) -> str:
     )
 
 
+def _location(model: str, options: LoadOptions) -> str:
+    """What `from_pretrained` is given, failing fast for a Hub model that cannot be had."""
+    source = sources.resolve(model)
+    sources.check_hub_reachable(source, options)
+    return source.location
+
+
 def load_tokenizer(model: str, options: LoadOptions) -> Any:
     """The fast tokenizer of `model`; slow (Python) tokenizers are refused.
 
@@ -79,7 +86,7 @@ def load_tokenizer(model: str, options: LoadOptions) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model, use_fast=True, **options.as_kwargs())
+        tokenizer = AutoTokenizer.from_pretrained(_location(model, options), use_fast=True, **options.as_kwargs())
     except (OSError, ValueError) as error:
         raise ModelLoadError(_not_found_message(model, error)) from error
     if not getattr(tokenizer, "is_fast", False):
@@ -97,7 +104,7 @@ def load_config(model: str, options: LoadOptions) -> Any:
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(model, **options.as_kwargs())
+        config = AutoConfig.from_pretrained(_location(model, options), **options.as_kwargs())
     except (OSError, ValueError) as error:
         raise ModelLoadError(_not_found_message(model, error)) from error
     architectures = getattr(config, "architectures", None) or []
@@ -138,8 +145,36 @@ def tokenizer_info(tokenizer: Any, config: Any) -> TokenizerInfo:
     return TokenizerInfo(window=window, num_special=num_special, num_leading_special=num_leading, labels=labels)
 
 
+# Files a transformers tokenizer is built from, by family (for the "missing files" message).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spm.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def check_vocabulary(model: str, tokenizer: Any, config: Any) -> None:
+    """Refuse a tokenizer that cannot be the model's: one with no tokens beyond its special
+    tokens (what transformers builds from a folder without tokenizer files), or one whose
+    ids the model's embeddings cannot take."""
+    specials = set(tokenizer.all_special_ids)
+    size = len(tokenizer)
+    vocab_size = getattr(config, "vocab_size", None)
+    too_large = isinstance(vocab_size, int) and vocab_size > 0 and size > vocab_size
+    if size > len(specials) + 1 and not too_large:
+        return
+    source = sources.resolve(model)
+    present = [name for name in TOKENIZER_FILES if source.is_local and os.path.isfile(os.path.join(source.location, name))]
+    found = f"it holds {', '.join(present)}" if present else "it holds none of " + ", ".join(TOKENIZER_FILES)
+    problem = (
+        f"its tokenizer has {size} tokens but the model's embeddings take {vocab_size}"
+        if too_large
+        else f"its tokenizer has only {size} tokens, all of them special"
+    )
+    raise ModelLoadError(
+        f"model {model!r}: {problem}, so the model would see nonsense ({found}). Save the model's own tokenizer "
+        "next to it (AutoTokenizer.from_pretrained(ORIGINAL).save_pretrained(DIR)), so DIR holds tokenizer.json."
+    )
+
+
 def _dtype_kwargs(dtype: str | None) -> dict[str, Any]:
-    if dtype is None or dtype in CPU_DTYPES:  # int8 modes: loaded in float32, then quantized
+    if dtype is None or dtype == "int8":  # int8: loaded in float32, then quantized
         return {}
     import torch
     import transformers
@@ -149,32 +184,32 @@ def _dtype_kwargs(dtype: str | None) -> dict[str, Any]:
     return {key: getattr(torch, dtype)}
 
 
-def load_model(model: str, options: LoadOptions, device: str, dtype: str | None) -> Any:
-    """Weights onto `device` in eval mode (safetensors preferred, as transformers does)."""
+def load_model(model: str, options: LoadOptions, device: str, dtype: str | None, runtime: str = "torch") -> Any:
+    """Weights onto `device` in eval mode (safetensors preferred, as transformers does), run by `runtime`."""
     from transformers import AutoModelForTokenClassification
 
     kwargs = {**options.as_kwargs(), **_dtype_kwargs(dtype)}
-    if dtype == "onnx-int8":
+    if runtime == "onnx":
         kwargs["attn_implementation"] = "eager"  # plain MatMul/Softmax in the exported graph
     try:
-        loaded = AutoModelForTokenClassification.from_pretrained(model, **kwargs).eval()
+        loaded = AutoModelForTokenClassification.from_pretrained(_location(model, options), **kwargs).eval()
     except (OSError, ValueError) as error:
         raise ModelLoadError(_not_found_message(model, error)) from error
+    if runtime == "onnx":
+        return _onnx_session(loaded, cached_tokenizer(model, options), quantize=dtype == "int8")
     if dtype == "int8":
         return quantize_int8(loaded)
-    if dtype == "onnx-int8":
-        return _onnx_int8_session(loaded, cached_tokenizer(model, options))
     return loaded.to(device)
 
 
-def _onnx_int8_session(model: Any, tokenizer: Any) -> Any:
-    """The ONNX Runtime int8 session, using the threads torch was given for this task."""
+def _onnx_session(model: Any, tokenizer: Any, *, quantize: bool) -> Any:
+    """The ONNX Runtime session (float32, or int8 weights), using the threads torch was given for this task."""
     import torch
 
-    from sparkner import onnx_int8
+    from sparkner import onnx_runtime
     from sparkner.chunking import model_input_names
 
-    return onnx_int8.int8_session(model, model_input_names(tokenizer), torch.get_num_threads())
+    return onnx_runtime.session(model, model_input_names(tokenizer), torch.get_num_threads(), quantize=quantize)
 
 
 def quantize_int8(model: Any) -> Any:
@@ -198,16 +233,16 @@ def quantize_int8(model: Any) -> Any:
         return quantize_dynamic(model, spec, dtype=torch.qint8)
 
 
-def resolve_device(requested: str | None, dtype: str | None = None) -> str:
+def resolve_device(requested: str | None, cpu_only: bool = False) -> str:
     """The device this worker runs on.
 
-    int8 and onnx-int8 run on the CPU. Explicit choices win. Otherwise: the GPU Spark assigned to
-    this task (its `resources()["gpu"]`), else the first CUDA device, else the CPU.
+    CPU-only runtimes and dtypes (ONNX Runtime, int8) run on the CPU. Explicit choices win. Otherwise:
+    the GPU Spark assigned to this task (its `resources()["gpu"]`), else the first CUDA device, else the CPU.
     """
     import torch
 
-    if dtype in CPU_DTYPES:
-        return "cpu"  # dynamic quantization has CPU kernels only
+    if cpu_only:
+        return "cpu"
     if requested is not None:
         if requested.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError(f"device {requested!r} was asked for but CUDA is not available on this worker")
@@ -225,25 +260,24 @@ def resolve_device(requested: str | None, dtype: str | None = None) -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
-_MODEL_CACHE: dict[tuple[Any, ...], Any] = {}
-_TOKENIZER_CACHE: dict[tuple[Any, ...], Any] = {}
-_CACHE_LOCK = threading.RLock()  # cached_model loads an onnx-int8 model's tokenizer while holding it
+# Measured on 2 CPU cores (docs/benchmarks.md): half-precision matrix products have no fast CPU kernels here.
+SLOW_CPU_DTYPES = {"float16": "about 4x slower than float32", "bfloat16": "about 4x slower than float32"}
 
 
 def cached_tokenizer(model: str, options: LoadOptions) -> Any:
     """Tokenizers are cheap but not free to load: once per process per model."""
     key = (model, options.revision, options.trust_remote_code)
-    with _CACHE_LOCK:
-        if key not in _TOKENIZER_CACHE:
-            _TOKENIZER_CACHE[key] = load_tokenizer(model, options)
-        return _TOKENIZER_CACHE[key]
+    return WORKER_CACHE.get("tokenizer", key, lambda: load_tokenizer(model, options))
 
 
-def cached_model(model: str, options: LoadOptions, device: str, dtype: str | None) -> Any:
+def cached_model(model: str, options: LoadOptions, device: str, dtype: str | None, runtime: str = "torch") -> Any:
     """Load once per Python worker; later calls with the same key reuse the weights."""
-    key = (model, options.revision, options.trust_remote_code, device, dtype)
-    with _CACHE_LOCK:
-        if key not in _MODEL_CACHE:
-            logger.info("sparkner: loading model %s (revision %s) on %s, dtype %s", model, options.revision, device, dtype or "float32")
-            _MODEL_CACHE[key] = load_model(model, options, device, dtype)
-        return _MODEL_CACHE[key]
+    key = (model, options.revision, options.trust_remote_code, runtime, device, dtype)
+
+    def load() -> Any:
+        logger.info("sparkner: loading model %s (revision %s) with %s on %s, dtype %s", model, options.revision, runtime, device, dtype or "float32")
+        if device == "cpu" and dtype in SLOW_CPU_DTYPES:
+            logger.warning("sparkner: dtype %s on a CPU is %s; use it on a GPU, or dtype=None / 'int8' on a CPU", dtype, SLOW_CPU_DTYPES[dtype])
+        return load_model(model, options, device, dtype, runtime)
+
+    return WORKER_CACHE.get("model", key, load)

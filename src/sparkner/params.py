@@ -1,21 +1,29 @@
-"""The task's parameters, validated on the driver before any Spark job starts.
+"""Every option, declared once, and validated on the driver before any Spark job starts.
 
-The token-classification task takes three parameters (`aggregation_strategy`,
-`ignore_labels`, `stride`); sparkner adds the engine's own settings (device, dtype,
-batch sizes) and the model-loading options. Everything here is plain data: it is
-checked once, then pickled to the executors, so a typo fails on the driver with a
-message that names the value and the allowed ones, never as a worker traceback.
+Each option is one field of `Settings`, declared with `option(...)`: its default, its
+parser (which validates and normalises a value, naming the allowed ones when it
+refuses), its help text and where else it appears (the task's `parameters` JSON, the
+job's command line). `build_settings`, the job's flags and config file, and the
+README's option table are all derived from these declarations (as Spark ML derives
+setters and docs from its `Param`s), so an option added here reaches every entry point.
+
+Settings are plain data: checked once, then pickled to the executors, so a typo fails
+on the driver with a message that names the value and the allowed ones, never as a
+worker traceback.
 """
 
 from __future__ import annotations
 
+import difflib
 import enum
 import json
-import os
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
+
+from sparkner.runtimes import RUNTIMES, Runtime
 
 
 class AggregationStrategy(str, enum.Enum):
@@ -33,6 +41,13 @@ class AggregationStrategy(str, enum.Enum):
         return self in (AggregationStrategy.FIRST, AggregationStrategy.AVERAGE, AggregationStrategy.MAX)
 
 
+class WordBoundaries(str, enum.Enum):
+    """Where words and spans begin and end."""
+
+    TEXT = "text"  # words from the text itself, for every tokenizer; spans trimmed to non-space characters
+    PIPELINE = "pipeline"  # exactly the pipeline's rules (subword prefix or its whitespace heuristic)
+
+
 class Backend(str, enum.Enum):
     """Which library runs the model."""
 
@@ -47,42 +62,32 @@ class OnError(str, enum.Enum):
     NULL = "null"  # null entities and the error message in an `error` field
 
 
-STRATEGY_NAMES = ", ".join(s.value for s in AggregationStrategy)
-DEFAULT_STRATEGY = AggregationStrategy.SIMPLE
-DEFAULT_IGNORE_LABELS: tuple[str, ...] = ("O",)
-TASK_PARAMETER_NAMES = ("aggregation_strategy", "ignore_labels", "stride")
-
-# dtype spellings users write, mapped to torch's attribute names.
-DTYPE_ALIASES = {
-    "float32": "float32",
-    "fp32": "float32",
-    "float": "float32",
-    "float16": "float16",
-    "fp16": "float16",
-    "half": "float16",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "int8": "int8",
-    "qint8": "int8",
-    "onnx-int8": "onnx-int8",
-    "int8-onnx": "onnx-int8",
-}
-# Quantized modes: CPU kernels only.
-CPU_DTYPES = {"int8": "dynamic quantization", "onnx-int8": "ONNX Runtime int8"}
-_DEVICE_PATTERN = re.compile(r"^(cpu|cuda|mps)(:\d+)?$")
+# -- parsers: one per option, each names the allowed values when it refuses one ---------------
 
 
-def parse_strategy(value: Any) -> AggregationStrategy:
-    """Accept a strategy name in any case (as the pipeline does) or the enum itself."""
-    if isinstance(value, AggregationStrategy):
-        return value
-    name = getattr(value, "value", value)  # transformers' own AggregationStrategy enum
-    if isinstance(name, str):
-        try:
-            return AggregationStrategy(name.lower())
-        except ValueError:
-            pass
-    raise ValueError(f"aggregation_strategy {value!r} is not one of {STRATEGY_NAMES}")
+def _enum_parser(kind: type[enum.Enum], name: str, hint: str = "") -> Callable[[Any], Any]:
+    allowed = ", ".join(member.value for member in kind)
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, kind):
+            return value
+        text = getattr(value, "value", value)  # e.g. transformers' own AggregationStrategy enum
+        if isinstance(text, str):
+            try:
+                return kind(text.lower())
+            except ValueError:
+                pass
+        raise ValueError(f"{name} {value!r} is not one of {allowed}{hint}")
+
+    parse.__doc__ = f"{name}: one of {allowed}, in any case."
+    return parse
+
+
+parse_strategy = _enum_parser(AggregationStrategy, "aggregation_strategy")
+parse_word_boundaries = _enum_parser(WordBoundaries, "word_boundaries")
+parse_on_error = _enum_parser(
+    OnError, "on_error", " ('null' gives a null result and an error message for a text that fails, instead of failing the task)"
+)
 
 
 def parse_ignore_labels(value: Any) -> tuple[str, ...]:
@@ -114,28 +119,17 @@ def parse_stride(value: Any) -> int | None:
     return value
 
 
-def parse_backend(value: Any, model: str) -> Backend:
-    """'auto' picks Flair for a local file or a Hub id under `flair/` (Flair models are one
-    file; transformers models are directories); everything else is transformers."""
+def parse_backend(value: Any) -> str:
+    """'auto' is resolved against the model in `build_settings` (see `sources.default_backend`)."""
     if isinstance(value, Backend):
-        return value
-    name = str(value).lower() if isinstance(value, str) else None
-    if name == "auto":
-        return Backend.FLAIR if os.path.isfile(model) or model.lower().startswith("flair/") else Backend.TRANSFORMERS
-    try:
-        return Backend(name)
-    except ValueError:
-        raise ValueError(f"backend {value!r} is not one of auto, transformers, flair") from None
+        return value.value
+    name = value.lower() if isinstance(value, str) else None
+    if name not in ("auto", "transformers", "flair"):
+        raise ValueError(f"backend {value!r} is not one of auto, transformers, flair")
+    return name
 
 
-def parse_on_error(value: Any) -> OnError:
-    try:
-        return OnError(getattr(value, "value", value))
-    except ValueError:
-        raise ValueError(
-            f"on_error {value!r} is not one of fail, null ('null' gives a null result and an error message "
-            "for a text that fails, instead of failing the task)"
-        ) from None
+_DEVICE_PATTERN = re.compile(r"^(cpu|cuda|mps)(:\d+)?$")
 
 
 def parse_device(value: Any) -> str | None:
@@ -152,56 +146,239 @@ def parse_device(value: Any) -> str | None:
     raise ValueError(f"device {value!r} is not valid; use None, 'cpu', 'cuda', 'cuda:N', 'mps' or a GPU index")
 
 
+# dtype spellings users write, mapped to one name each.
+DTYPE_ALIASES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "int8": "int8",
+    "qint8": "int8",
+}
+# Spellings from before `runtime` existed: dtype -> (runtime, dtype).
+DEPRECATED_DTYPES = {"onnx-int8": ("onnx", "int8"), "int8-onnx": ("onnx", "int8")}
+
+
 def parse_dtype(value: Any) -> str | None:
-    """`None` loads the model as transformers does (so results match the pipeline);
-    float16/bfloat16 are opt-in, for GPUs; int8 (torch) and onnx-int8 (ONNX Runtime) are
-    opt-in dynamic quantization, for CPUs."""
+    """`None` loads the model as its runtime does by default (for torch: as transformers does,
+    so results match the pipeline); float16/bfloat16 are for GPUs; int8 is dynamic quantization."""
     if value is None:
         return None
     name = str(value).removeprefix("torch.").lower()
     if name in DTYPE_ALIASES:
         return DTYPE_ALIASES[name]
+    if name in DEPRECATED_DTYPES:
+        return name  # split into runtime + dtype by build_settings, with a deprecation warning
     allowed = ", ".join(sorted(DTYPE_ALIASES))
-    raise ValueError(f"dtype {value!r} is not one of {allowed} (or None to load the model as transformers does)")
+    raise ValueError(f"dtype {value!r} is not one of {allowed} (or None to load the model as its runtime does)")
 
 
-def _check_cpu_dtype(dtype: str | None, device: str | None) -> None:
-    """Quantized dtypes run on the CPU, and onnx-int8 needs its packages (checked before a job starts)."""
-    if dtype not in CPU_DTYPES:
-        return
-    if (device or "cpu") != "cpu":
-        raise ValueError(f"dtype {dtype!r} ({CPU_DTYPES[dtype]}) runs on the CPU only; use device='cpu' or a float dtype on {device!r}")
-    if dtype == "onnx-int8":
-        from sparkner.onnx_int8 import INSTALL_HINT, missing_modules
-
-        missing = missing_modules()
-        if missing:
-            raise ImportError(f"dtype 'onnx-int8' needs {', '.join(missing)}: {INSTALL_HINT}")
+def parse_runtime(value: Any) -> str:
+    name = value.lower() if isinstance(value, str) else None
+    if name not in RUNTIMES:
+        raise ValueError(f"runtime {value!r} is not one of {', '.join(RUNTIMES)}")
+    return name
 
 
-def _positive_int(name: str, value: Any, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+def _positive_int_or_none(name: str) -> Callable[[Any], int | None]:
+    def parse(value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+        return value
+
+    return parse
+
+
+def _flag(name: str) -> Callable[[Any], bool]:
+    def parse(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
+        return value
+
+    return parse
+
+
+def _optional_text(name: str) -> Callable[[Any], str | None]:
+    def parse(value: Any) -> str | None:
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be a string or None, got {value!r}")
+        return value
+
+    return parse
+
+
+def _token(value: Any) -> str | bool | None:
+    if value is not None and not isinstance(value, (str, bool)):
+        raise ValueError("token must be a Hugging Face access token string, True (use the saved login) or None")
     return value
 
 
-def parse_task_parameters(parameters: Any) -> dict[str, Any]:
-    """The spec's `parameters` JSON object (a dict or its JSON text), keys checked."""
-    if parameters is None:
-        return {}
-    if isinstance(parameters, (str, bytes)):
-        try:
-            parameters = json.loads(parameters)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"parameters is not valid JSON: {error}") from None
-    if not isinstance(parameters, Mapping):
-        raise ValueError(f"parameters must be a JSON object such as {{\"aggregation_strategy\": \"first\"}}, got {parameters!r}")
-    unknown = sorted(set(parameters) - set(TASK_PARAMETER_NAMES))
-    if unknown:
-        raise ValueError(f"parameters has unknown keys {unknown}; allowed: {', '.join(TASK_PARAMETER_NAMES)}")
-    return dict(parameters)
+def _labels_flag(text: str) -> list[str]:
+    """'a,b' -> ['a', 'b']; a JSON list is accepted too; '' -> []."""
+    text = text.strip()
+    if text.startswith("["):
+        return list(json.loads(text))
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+# -- the declaration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: how it is parsed, what it means, and which entry points take it."""
+
+    name: str
+    default: Any  # as the user would write it (parsed into the Settings field's default)
+    parse: Callable[[Any], Any]
+    help: str
+    group: str  # "task" (the spec's parameters), "engine" or "loading"
+    choices: tuple[str, ...] = ()
+    in_parameters: bool = False  # accepted inside the task's `parameters` JSON
+    cli_type: Callable[[str], Any] | None = str  # how the job's flag reads its text; None: a switch
+    secret: bool = False  # never on a command line, never in a repr or log
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def option(default: Any, parse: Callable[[Any], Any], help: str, group: str, **details: Any) -> Any:
+    """A `Settings` field carrying its `Option` (the name is filled in from the field)."""
+    declared = Option("", default, parse, help, group, **details)
+    return field(default=parse(default), metadata={"option": declared}, repr=not declared.secret)
+
+
+STRATEGY_NAMES = ", ".join(s.value for s in AggregationStrategy)
+DEFAULT_IGNORE_LABELS: tuple[str, ...] = ("O",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker needs to rebuild the engine: validated, picklable, hashable."""
+
+    model: str
+    # The task's parameters (the spec's `parameters` object).
+    aggregation_strategy: AggregationStrategy = option(
+        "first",
+        parse_strategy,
+        "`none`: one result per token. `simple`: adjacent tokens with the same tag grouped (B-/I- aware). "
+        "`first`, `average`, `max`: each word gets one label (its first token's, the average over its tokens, "
+        "or its most confident token's), then words are grouped.",
+        "task",
+        choices=tuple(s.value for s in AggregationStrategy),
+        in_parameters=True,
+    )
+    word_boundaries: WordBoundaries = option(
+        "text",
+        parse_word_boundaries,
+        "`text`: words split at whitespace and punctuation of the text itself, for every tokenizer; spans never "
+        "start or end with whitespace and `word` is `text[start:end]`. `pipeline`: the pipeline's own rules and "
+        "`word` as the tokenizer decodes it (with `aggregation_strategy=\"simple\"`: the hosted API's answers).",
+        "task",
+        choices=tuple(w.value for w in WordBoundaries),
+        in_parameters=True,
+    )
+    ignore_labels: tuple[str, ...] = option(
+        None,
+        parse_ignore_labels,
+        "labels dropped from the output (compared with `entity_group` after grouping, with `entity` for `none`); "
+        "default `[\"O\"]`",
+        "task",
+        in_parameters=True,
+        cli_type=_labels_flag,
+    )
+    stride: int | None = option(
+        None, parse_stride, "tokens shared by consecutive windows of a long text (see Long texts)", "task", in_parameters=True, cli_type=int
+    )
+    # The engine.
+    device: str | None = option(
+        None,
+        parse_device,
+        "`None`: the GPU Spark assigned to the task (`TaskContext.resources()[\"gpu\"]`), else `cuda:0` if CUDA is "
+        "available, else CPU. Or `\"cpu\"`, `\"cuda\"`, `\"cuda:N\"`, `\"mps\"`, an int.",
+        "engine",
+    )
+    runtime: str = option(
+        "torch",
+        parse_runtime,
+        "what runs the model: `torch` (transformers' model, any device) or `onnx` (the model exported once per "
+        "worker and run by ONNX Runtime on the CPU; needs `pip install 'sparkner[onnx]'`). See Runtimes.",
+        "engine",
+        choices=tuple(RUNTIMES),
+    )
+    dtype: str | None = option(
+        None,
+        parse_dtype,
+        "`None` loads the model as its runtime does (for torch as transformers does, so results equal the "
+        "pipeline's); `float16`/`bfloat16` for GPUs; `int8`: dynamic quantization on the CPU (opt-in, changes "
+        "scores). Softmax always runs in float32. `onnx-int8` (deprecated) means `runtime=\"onnx\", dtype=\"int8\"`.",
+        "engine",
+        choices=("float32", "float16", "bfloat16", "int8"),
+    )
+    batch_size: int | None = option(
+        None, _positive_int_or_none("batch_size"), "windows per model call at most (default: the runtime's, see Runtimes)", "engine", cli_type=int
+    )
+    max_batch_tokens: int | None = option(
+        None,
+        _positive_int_or_none("max_batch_tokens"),
+        "padded tokens (`windows × longest window`) per model call at most (default: the runtime's)",
+        "engine",
+        cli_type=int,
+    )
+    backend: str = option(
+        "auto",
+        parse_backend,
+        "`transformers` or `flair` (see Flair models); `auto` picks Flair for a local model *file* or a Hub id "
+        "under `flair/`, transformers otherwise",
+        "engine",
+        choices=("auto", "transformers", "flair"),
+    )
+    on_error: OnError = option(
+        "fail",
+        parse_on_error,
+        "`null`: a text that fails on its own gives null entities and the error message instead of failing the "
+        "task (see Failure behaviour)",
+        "engine",
+        choices=tuple(o.value for o in OnError),
+    )
+    # Finding the model (passed to `from_pretrained`).
+    revision: str | None = option(None, _optional_text("revision"), "a branch, tag or commit of a Hub model", "loading")
+    token: str | bool | None = option(
+        None,
+        _token,
+        "access token for a private or gated model; never logged. The job reads it from `--token-file` or the "
+        "`HF_TOKEN` environment variable, never from its command line.",
+        "loading",
+        secret=True,
+    )
+    local_files_only: bool = option(
+        False, _flag("local_files_only"), "never contact the Hub: use the local cache or a local directory only", "loading", cli_type=None
+    )
+    trust_remote_code: bool = option(
+        False, _flag("trust_remote_code"), "allow a model's own Python code from the Hub (only for models you trust)", "loading", cli_type=None
+    )
+
+    @property
+    def load(self) -> LoadOptions:
+        return LoadOptions(self.revision, self.token, self.local_files_only, self.trust_remote_code)
+
+    @property
+    def runtime_spec(self) -> Runtime:
+        return RUNTIMES[self.runtime]
+
+
+OPTIONS: dict[str, Option] = {
+    f.name: replace(f.metadata["option"], name=f.name) for f in fields(Settings) if "option" in f.metadata
+}
+TASK_PARAMETER_NAMES = tuple(name for name, declared in OPTIONS.items() if declared.in_parameters)
+DEFAULT_STRATEGY: AggregationStrategy = Settings.aggregation_strategy  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -225,69 +402,123 @@ class LoadOptions:
         return kwargs
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a worker needs to rebuild the engine: validated, picklable, hashable."""
-
-    model: str
-    aggregation_strategy: AggregationStrategy = DEFAULT_STRATEGY
-    ignore_labels: tuple[str, ...] = DEFAULT_IGNORE_LABELS
-    stride: int | None = None
-    device: str | None = None
-    dtype: str | None = None
-    batch_size: int | None = None
-    max_batch_tokens: int | None = None
-    backend: Backend = Backend.TRANSFORMERS
-    on_error: OnError = OnError.FAIL
-    load: LoadOptions = LoadOptions()
+def unknown_option_message(name: str, known: Sequence[str], where: str = "option") -> str:
+    """'unknown option ...; did you mean ...?' with the closest known names."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
+    return f"unknown {where} {name!r}; {hint}"
 
 
-def build_settings(
-    model: Any,
-    *,
-    aggregation_strategy: Any = DEFAULT_STRATEGY.value,
-    ignore_labels: Any = None,
-    stride: Any = None,
-    device: Any = None,
-    dtype: Any = None,
-    batch_size: Any = None,
-    max_batch_tokens: Any = None,
-    backend: Any = "auto",
-    on_error: Any = "fail",
-    parameters: Any = None,
-    revision: str | None = None,
-    token: str | bool | None = None,
-    local_files_only: bool = False,
-    trust_remote_code: bool = False,
-) -> Settings:
+def parse_task_parameters(parameters: Any) -> dict[str, Any]:
+    """The spec's `parameters` JSON object (a dict or its JSON text), keys checked."""
+    if parameters is None:
+        return {}
+    if isinstance(parameters, (str, bytes)):
+        try:
+            parameters = json.loads(parameters)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"parameters is not valid JSON: {error}") from None
+    if not isinstance(parameters, Mapping):
+        raise ValueError(f"parameters must be a JSON object such as {{\"aggregation_strategy\": \"first\"}}, got {parameters!r}")
+    unknown = sorted(set(parameters) - set(TASK_PARAMETER_NAMES))
+    if unknown:
+        raise ValueError(f"parameters has unknown keys {unknown}; allowed: {', '.join(TASK_PARAMETER_NAMES)}")
+    return dict(parameters)
+
+
+def build_settings(model: Any, *, parameters: Any = None, **options: Any) -> Settings:
     """Validate every option; `parameters` (the spec's JSON object) fills the task parameters.
 
-    A task parameter given both as a keyword (with a non-default value) and inside
-    `parameters` with a different value is refused rather than silently resolved.
+    A task parameter given both as a keyword and inside `parameters` with a different
+    value is refused rather than silently resolved; an unknown keyword names the
+    closest known option.
     """
+    from sparkner import sources
+
     if not isinstance(model, str) and not hasattr(model, "__fspath__"):
         raise ValueError(f"model must be a Hugging Face Hub id or a local path, got {model!r}")
-    keywords = {"aggregation_strategy": aggregation_strategy, "ignore_labels": ignore_labels, "stride": stride}
-    defaults = {"aggregation_strategy": DEFAULT_STRATEGY.value, "ignore_labels": None, "stride": None}
+    for name in options:
+        if name not in OPTIONS:
+            raise ValueError(unknown_option_message(name, [*OPTIONS, "parameters"]))
     for name, value in parse_task_parameters(parameters).items():
-        given = keywords[name]
-        if given != defaults[name] and given != value:
-            raise ValueError(f"{name} is given twice, as {given!r} and in parameters as {value!r}; give it once")
-        keywords[name] = value
-    for name in ("local_files_only", "trust_remote_code"):
-        if not isinstance(locals()[name], bool):
-            raise ValueError(f"{name} must be True or False, got {locals()[name]!r}")
-    _check_cpu_dtype(parse_dtype(dtype), parse_device(device))
-    return Settings(
-        model=str(model),
-        aggregation_strategy=parse_strategy(keywords["aggregation_strategy"]),
-        ignore_labels=parse_ignore_labels(keywords["ignore_labels"]),
-        stride=parse_stride(keywords["stride"]),
-        device=parse_device(device),
-        dtype=parse_dtype(dtype),
-        batch_size=_positive_int("batch_size", batch_size, allow_none=True),
-        max_batch_tokens=_positive_int("max_batch_tokens", max_batch_tokens, allow_none=True),
-        backend=parse_backend(backend, str(model)),
-        on_error=parse_on_error(on_error),
-        load=LoadOptions(revision, token, local_files_only, trust_remote_code),
+        if name in options and options[name] != value:
+            raise ValueError(f"{name} is given twice, as {options[name]!r} and in parameters as {value!r}; give it once")
+        options[name] = value
+    values = {name: declared.parse(options[name]) if name in options else _default(name) for name, declared in OPTIONS.items()}
+    if values["dtype"] in DEPRECATED_DTYPES:
+        values["runtime"], values["dtype"] = _split_deprecated_dtype(values["dtype"], options.get("runtime"))
+    model = str(model)
+    values["backend"] = Backend(values["backend"]) if values["backend"] != "auto" else sources.default_backend(model)
+    settings = Settings(model=model, **values)
+    check_runtime(settings)
+    return settings
+
+
+def _default(name: str) -> Any:
+    declared = next(f for f in fields(Settings) if f.name == name)
+    return declared.default if declared.default is not MISSING else None
+
+
+def _split_deprecated_dtype(dtype: str, runtime: Any) -> tuple[str, str]:
+    new_runtime, new_dtype = DEPRECATED_DTYPES[dtype]
+    if runtime is not None and parse_runtime(runtime) != new_runtime:
+        raise ValueError(f"dtype {dtype!r} means runtime={new_runtime!r}, but runtime={runtime!r} was given; write runtime and dtype")
+    warnings.warn(
+        f"dtype={dtype!r} is deprecated: write runtime={new_runtime!r}, dtype={new_dtype!r}",
+        FutureWarning,
+        stacklevel=4,
     )
+    return new_runtime, new_dtype
+
+
+def check_runtime(settings: Settings) -> None:
+    """The dtype and device must be ones the runtime runs, and its packages installed (before a job starts)."""
+    runtime = settings.runtime_spec
+    if settings.dtype not in runtime.dtypes:
+        allowed = ", ".join(str(d) for d in runtime.dtypes)
+        raise ValueError(f"runtime {runtime.name!r} does not run dtype {settings.dtype!r}; it runs {allowed}")
+    device_type = (settings.device or "cpu").split(":")[0]
+    if device_type != "cpu" and runtime.cpu_only(settings.dtype):
+        what = f"dtype {settings.dtype!r}" if settings.dtype in runtime.cpu_only_dtypes else f"runtime {runtime.name!r}"
+        raise ValueError(f"{what} ({runtime.describe(settings.dtype)}) runs on the CPU only; use device='cpu' or a float dtype on {settings.device!r}")
+    missing = runtime.missing_packages()
+    if missing:
+        raise ImportError(f"runtime {runtime.name!r} needs {', '.join(missing)}: pip install 'sparkner[{runtime.extra}]'")
+
+
+# -- the README's option tables, derived from the declarations ---------------------------------
+
+GROUP_TITLES = {"task": "task parameters", "engine": "engine settings", "loading": "model loading"}
+
+
+def options_table(group: str) -> str:
+    """The markdown table of one group's options, as the README shows it (checked by its tests)."""
+    rows = ["| option | default | job flag | meaning |", "|---|---|---|---|"]
+    for declared in OPTIONS.values():
+        if declared.group != group:
+            continue
+        default = "`None`" if declared.default is None else f"`{json.dumps(declared.default)}`"
+        flag = "`--token-file`, `HF_TOKEN`" if declared.secret else f"`{declared.flag}`"
+        meaning = declared.help.rstrip(".") + "." + (" Also in `parameters`." if declared.in_parameters else "")
+        rows.append(f"| `{declared.name}` | {default} | {flag} | {meaning} |")
+    return "\n".join(rows)
+
+
+def readme_blocks() -> dict[str, str]:
+    """Each group's table between its README markers `<!-- options:GROUP -->` and `<!-- /options:GROUP -->`."""
+    return {group: f"<!-- options:{group} -->\n{options_table(group)}\n<!-- /options:{group} -->" for group in GROUP_TITLES}
+
+
+def update_readme(path: str) -> bool:
+    """Rewrite the option tables in the README at `path`; True when something changed."""
+    text = original = open(path, encoding="utf-8").read()
+    for group, block in readme_blocks().items():
+        pattern = re.compile(rf"<!-- options:{group} -->.*?<!-- /options:{group} -->", re.S)
+        if not pattern.search(text):
+            raise ValueError(f"{path} has no <!-- options:{group} --> block")
+        text = pattern.sub(block.replace("\\", "\\\\"), text)
+    if text != original:
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text)
+    return text != original
+

@@ -6,24 +6,16 @@ Field names and order follow the task's output: grouped strategies return
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_type_hints
 
 from pyspark.sql.types import ArrayType, FloatType, IntegerType, StringType, StructField, StructType
 
 from sparkner.params import AggregationStrategy, parse_strategy
+from sparkner.results import GROUPED_FIELDS, TOKEN_FIELDS, GroupedEntity, TokenEntity
 
-GROUPED_FIELDS = ("entity_group", "score", "word", "start", "end")
-TOKEN_FIELDS = ("entity", "score", "index", "word", "start", "end")
-
-_FIELD_TYPES = {
-    "entity_group": StringType(),
-    "entity": StringType(),
-    "score": FloatType(),
-    "index": IntegerType(),
-    "word": StringType(),
-    "start": IntegerType(),
-    "end": IntegerType(),
-}
+# Python field types of the entity shapes (sparkner.results), as Spark types.
+_SPARK_TYPES = {str: StringType(), float: FloatType(), int: IntegerType()}
+_FIELD_TYPES = {name: _SPARK_TYPES[kind] for shape in (GroupedEntity, TokenEntity) for name, kind in get_type_hints(shape).items()}
 
 
 def entity_fields(aggregation_strategy: Any) -> tuple[str, ...]:

@@ -21,20 +21,19 @@ from pyspark.sql import SparkSession
 from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-from sparkner.classifier import TextResult, TokenClassifier
+from sparkner.cache import WORKER_CACHE
+from sparkner.classifier import TokenClassifier
 from sparkner.params import OnError, Settings, build_settings
+from sparkner.results import TextResult
 from sparkner.schema import entity_schema
 
 logger = logging.getLogger("sparkner")
 
-_WORKER_CLASSIFIERS: dict[Settings, TokenClassifier] = {}
-
 
 def worker_classifier(settings: Settings) -> TokenClassifier:
-    """One engine per (settings) per Python worker; the weights are shared further by `loading`."""
-    if settings not in _WORKER_CLASSIFIERS:
-        _WORKER_CLASSIFIERS[settings] = TokenClassifier.from_settings(settings)
-    return _WORKER_CLASSIFIERS[settings]
+    """One engine per (settings) per Python worker, in the bounded worker cache; the weights
+    are shared further between engines of the same model (`loading.cached_model`)."""
+    return WORKER_CACHE.get("classifier", settings, lambda: TokenClassifier.from_settings(settings))
 
 
 def _limit_cpu_threads() -> None:

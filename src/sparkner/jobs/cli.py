@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         config = parse_args(argv)
         settings = config.ner_settings()
         TokenClassifier.from_settings(settings)  # model, tokenizer and parameters checked before Spark starts
-    except (JobError, ValueError, ModelLoadError) as error:
+    except (JobError, ValueError, ImportError, ModelLoadError) as error:
         print(f"sparkner-job: error: {error}", file=sys.stderr)
         return 2
     from sparkner.jobs.run import default_summary_path, run_job, write_examples_table

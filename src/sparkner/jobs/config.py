@@ -1,19 +1,20 @@
 """Job settings: command-line flags, optionally over a YAML or JSON config file.
 
 A config file holds the same settings as the flags (dashes or underscores in the
-keys); flags given on the command line win over the file.
+keys); flags given on the command line win over the file. sparkner's own options
+(`params.OPTIONS`) become flags and config keys here without being listed again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sparkner.demo import MODEL_PATH
-from sparkner.params import Settings, build_settings
+from sparkner.params import OPTIONS, Option, Settings, build_settings, unknown_option_message
 
 INPUT_FORMATS = ("parquet", "json", "csv", "text")
 MODES = ("error", "overwrite", "append", "incremental")
@@ -30,6 +31,8 @@ def demo_model_path() -> str:
 
 @dataclass
 class JobConfig:
+    """The job's own settings; `options` holds sparkner's options (`params.OPTIONS`) as given."""
+
     input: str | None = None
     input_table: str | None = None
     input_format: str = "parquet"
@@ -41,20 +44,13 @@ class JobConfig:
     partition_by: list[str] | None = None
     mode: str = "error"
     model: str | None = None
-    aggregation_strategy: str = "simple"
-    ignore_labels: list[str] | None = None
-    stride: int | None = None
-    device: str | None = None
-    dtype: str | None = None
-    batch_size: int | None = None
-    max_batch_tokens: int | None = None
-    backend: str = "auto"
-    on_error: str = "fail"
+    token_file: str | None = None
     explode: bool = False
     chunk_rows: int | None = None
     summary_path: str | None = None
     show: int = 0
     master: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model_or_demo(self) -> str:
@@ -62,18 +58,25 @@ class JobConfig:
 
     def ner_settings(self) -> Settings:
         """The engine's settings, validated (raises ValueError naming the bad value)."""
-        return build_settings(
-            self.model_or_demo,
-            aggregation_strategy=self.aggregation_strategy,
-            ignore_labels=self.ignore_labels,
-            stride=self.stride,
-            device=self.device,
-            dtype=self.dtype,
-            batch_size=self.batch_size,
-            max_batch_tokens=self.max_batch_tokens,
-            backend=self.backend,
-            on_error=self.on_error,
-        )
+        options = dict(self.options)
+        token = read_token(self.token_file)
+        if token is not None:
+            options["token"] = token
+        return build_settings(self.model_or_demo, **options)
+
+
+def read_token(path: str | None) -> str | None:
+    """The access token from `--token-file` (never from the command line itself, where logs and
+    process lists would show it). Without the flag, transformers reads `HF_TOKEN` itself."""
+    if path is None:
+        return None
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise JobError(f"token file {path!r} does not exist")
+    token = file.read_text().strip()
+    if not token:
+        raise JobError(f"token file {path!r} is empty")
+    return token
 
 
 def _list(value: str) -> list[str]:
@@ -82,6 +85,27 @@ def _list(value: str) -> list[str]:
     if value.startswith("["):
         return list(json.loads(value))
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def option_help(declared: Option) -> str:
+    """An option's flag help: its README text, its allowed values and its default."""
+    text = declared.help.replace("`", "")
+    if declared.choices:
+        text += f" [one of: {', '.join(declared.choices)}]"
+    if declared.cli_type is not None and declared.default is not None:
+        text += f" (default: {declared.default})"
+    return text.replace("%", "%%")
+
+
+def add_option_flags(group: argparse._ArgumentGroup) -> None:
+    """One flag per option of `params.OPTIONS` (secrets excepted: see --token-file)."""
+    for declared in OPTIONS.values():
+        if declared.secret:
+            continue
+        if declared.cli_type is None:
+            group.add_argument(declared.flag, dest=declared.name, action="store_true", help=option_help(declared))
+        else:
+            group.add_argument(declared.flag, dest=declared.name, type=declared.cli_type, metavar=declared.name.upper(), help=option_help(declared))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,21 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--chunk-rows", type=int, help="incremental mode: commit every N new documents, so a killed run keeps its progress")
     sink.add_argument("--summary-path", help="where to write the run summary JSON (default: inside a path output)")
     sink.add_argument("--show", type=int, help="print a table of the first N entities found at the end")
-    model = parser.add_argument_group("model and task parameters")
-    model.add_argument("--model", help="Hub id, local directory or Flair model file (default: sparkner's bundled demo model)")
-    model.add_argument("--aggregation-strategy", help="none, simple (default), first, average, max")
-    model.add_argument("--ignore-labels", type=_list, help="comma-separated labels to drop (default O)")
-    model.add_argument("--stride", type=int, help="overlap in tokens between windows of a long text")
-    model.add_argument("--device", help="cpu, cuda, cuda:N (default: the task's GPU if any, else CPU)")
-    model.add_argument("--dtype", help="float32, float16, bfloat16 (default: as the model is stored)")
-    model.add_argument("--batch-size", type=int, help="windows per model call at most")
-    model.add_argument("--max-batch-tokens", type=int, help="padded tokens per model call at most")
-    model.add_argument("--backend", help="auto (default), transformers, flair")
-    model.add_argument(
-        "--on-error",
-        help="fail (default): a text that fails fails the job; null: its entities are null, the reason is in an "
-        "'error' column and the summary counts it",
-    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="Hub id, local directory (also dbfs:/ and /Volumes/ paths) or Flair model file (default: sparkner's bundled demo model)")
+    model.add_argument("--token-file", help="file holding the Hugging Face access token for a private or gated model (or set HF_TOKEN); never give the token itself on the command line")
+    add_option_flags(parser.add_argument_group("sparkner options (see the README's option table)"))
     parser.add_argument("--config", help="YAML or JSON file with any of these settings; flags win")
     parser.add_argument("--master", help="Spark master when not launched by spark-submit (e.g. local[2])")
     return parser
@@ -141,22 +154,28 @@ def read_config_file(path: str) -> dict[str, Any]:
         raise JobError(f"config file {path!r} must end in .yaml, .yml or .json")
     if not isinstance(data, dict):
         raise JobError(f"config file {path!r} must hold a mapping of settings")
-    known = {f.name for f in fields(JobConfig)}
     settings = {key.replace("-", "_"): value for key, value in data.items()}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise JobError(f"config file {path!r} has unknown settings {unknown}; known: {', '.join(sorted(known))}")
+    if "token" in settings:
+        raise JobError(f"config file {path!r} holds a token; put it in its own file and give token_file (or set HF_TOKEN)")
+    known = sorted(JOB_FIELDS | {name for name, declared in OPTIONS.items() if not declared.secret})
+    for key in settings:
+        if key not in known:
+            raise JobError(f"config file {path!r}: " + unknown_option_message(key, known, "setting"))
     for key in ("partition_by", "ignore_labels"):
         if isinstance(settings.get(key), str):
             settings[key] = _list(settings[key])
     return settings
 
 
+JOB_FIELDS = {f.name for f in fields(JobConfig)} - {"options"}
+
+
 def parse_args(argv: list[str] | None = None) -> JobConfig:
     given = vars(build_parser().parse_args(argv))
     settings = read_config_file(given.pop("config")) if "config" in given else {}
     settings.update(given)
-    config = JobConfig(**settings)
+    options = {name: settings.pop(name) for name in list(settings) if name in OPTIONS}
+    config = JobConfig(**settings, options=options)
     check(config)
     return config
 

@@ -27,7 +27,7 @@ from pyspark.sql.types import ArrayType, MapType, StringType, StructType
 
 from sparkner.jobs.config import JobConfig, JobError
 from sparkner.jobs.summary import RunSummary
-from sparkner.params import Settings
+from sparkner.params import OnError, Settings
 from sparkner.schema import entity_fields
 from sparkner.spark import ner_stats_udf
 
@@ -96,7 +96,7 @@ def count_rows_with_unique_ids(df: DataFrame, id_col: str) -> int:
     return int(totals["rows"] or 0)
 
 
-def shape_output(result: DataFrame, config: JobConfig, fields: tuple[str, ...]) -> DataFrame:
+def shape_output(result: DataFrame, config: JobConfig, settings: Settings) -> DataFrame:
     """One row per document with an `entities` array, or (`--explode`) one row per entity.
 
     Exploded output keeps a document that has no entities as one row with null
@@ -104,7 +104,8 @@ def shape_output(result: DataFrame, config: JobConfig, fields: tuple[str, ...]) 
     """
     others = [name for name in result.columns if name not in (NER_COLUMN, config.text_col)]
     # With --on-error null, why a text failed is kept next to its (null) entities.
-    error = [F.col(f"{NER_COLUMN}.error").alias("error")] if config.on_error == "null" else []
+    error = [F.col(f"{NER_COLUMN}.error").alias("error")] if settings.on_error is OnError.NULL else []
+    fields = entity_fields(settings.aggregation_strategy)
     if not config.explode:
         kept = [name for name in result.columns if name != NER_COLUMN]
         return result.select(*kept, F.col(f"{NER_COLUMN}.entities").alias("entities"), *error)
@@ -176,7 +177,6 @@ def run_job(spark: SparkSession, config: JobConfig, settings: Settings) -> RunSu
             chunks = max(1, math.ceil(rows_total / config.chunk_rows))
     summary = RunSummary(model=settings.model, mode=config.mode, output=target, rows_skipped_existing=skipped)
     udf = ner_stats_udf(settings)
-    fields = entity_fields(settings.aggregation_strategy)
     mode = {"error": "errorifexists", "overwrite": "overwrite"}.get(config.mode, "append")
     reporter = _progress(spark)
     try:
@@ -184,7 +184,7 @@ def run_job(spark: SparkSession, config: JobConfig, settings: Settings) -> RunSu
             part = todo if chunks == 1 else todo.where(F.pmod(F.xxhash64(config.id_col), F.lit(chunks)) == chunk)
             result = part.withColumn(NER_COLUMN, udf(config.text_col)).persist(StorageLevel.MEMORY_AND_DISK)
             try:
-                output = shape_output(result, config, fields)
+                output = shape_output(result, config, settings)
                 write(output, config, mode if chunk == 0 else "append")
                 summary.add_chunk(result, config.text_col, NER_COLUMN, rows_out=output.count())
                 if config.show and len(summary.examples) < config.show:

@@ -1,48 +1,39 @@
-"""Opt-in int8 on ONNX Runtime (`dtype="onnx-int8"`): the faster, more accurate CPU int8.
+"""The ONNX Runtime runtime (`runtime="onnx"`): float32, or int8 (the faster, more accurate CPU int8).
+
+Each worker exports the model to ONNX once (eager attention, so the graph is plain
+MatMul/Softmax) and runs it in an ONNX Runtime session whose graph optimizer fuses
+the rest. With `dtype="int8"` the MatMul weights are first quantized:
 
 torch's dynamic quantization (`dtype="int8"`) only swaps the Linear layers; softmax,
 layer norms and GELU stay in eager torch, which caps its speed-up on a small encoder
-(1.3-1.4x on the CoNLL model, F1 -0.005). Here each worker exports the model to ONNX
-once (eager attention, so the graph is plain MatMul/Softmax), quantizes the MatMul
-weights to int8 per output channel with ONNX Runtime's dynamic quantization, and runs
-it in an ONNX Runtime session whose graph optimizer fuses the rest (docs/benchmarks.md).
+(1.3-1.4x on the CoNLL model, F1 -0.005). Here the MatMul weights are quantized to int8
+per output channel with ONNX Runtime's dynamic quantization (docs/benchmarks.md).
 
 `reduce_range` keeps weights to 7 bits: CPUs without VNNI (AVX2 only) multiply u8 x s8
 pairs with an instruction that saturates at 16 bits, and full-range weights lost
 0.012 F1 that way where 7-bit ones lost none (measured on an AMD EPYC without VNNI).
 
-Activations are quantized per call, so a text's scores depend slightly on the texts
-batched with it, as with torch's dynamic quantization. Needs `pip install
+In int8, activations are quantized per call, so a text's scores depend slightly on the
+texts batched with it, as with torch's dynamic quantization. Needs `pip install
 "sparkner[onnx]"` (onnxruntime, onnx) on the workers.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import logging
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 logger = logging.getLogger("sparkner")
 
-MODULES = ("onnxruntime", "onnx")
-INSTALL_HINT = "pip install 'sparkner[onnx]' (onnxruntime and onnx)"
-
-
-def missing_modules() -> list[str]:
-    """The packages `onnx-int8` needs that this Python lacks (checked on the driver too)."""
-    return [name for name in MODULES if importlib.util.find_spec(name) is None]
-
-
 class OnnxTokenClassifier:
     """An ONNX Runtime session called like a transformers model: tensors in, `{"logits": ...}` out."""
-
-    batch_kind = "cpu-onnx"  # its own default batch sizes (inference.DEFAULT_BATCH_TOKENS)
 
     def __init__(self, path: Path, threads: int) -> None:
         import onnxruntime
@@ -62,8 +53,8 @@ class OnnxTokenClassifier:
         return {"logits": torch.from_numpy(self.session.run(["logits"], feed)[0])}
 
 
-def int8_session(model: Any, input_names: list[str], threads: int) -> OnnxTokenClassifier:
-    """Export the float32 `model` (loaded with eager attention), quantize it and open it (once per worker).
+def session(model: Any, input_names: list[str], threads: int, *, quantize: bool) -> OnnxTokenClassifier:
+    """Export the float32 `model` (loaded with eager attention), quantize it if asked and open it (once per worker).
 
     `input_names` are the tensors the predictor passes: `input_ids`, `attention_mask`
     and the tokenizer's other model inputs. The files live in a temporary directory
@@ -78,14 +69,15 @@ def int8_session(model: Any, input_names: list[str], threads: int) -> OnnxTokenC
             export(model, input_names, exported)
         except Exception as error:  # noqa: BLE001 - any exporter failure means the same to the user
             raise RuntimeError(
-                f"dtype 'onnx-int8' could not export {type(model).__name__} to ONNX ({type(error).__name__}: {error}); "
-                "use dtype='int8' (torch quantization) or the default float32 for this model"
+                f"runtime 'onnx' could not export {type(model).__name__} to ONNX ({type(error).__name__}: {error}); "
+                "use runtime='torch' (with dtype='int8' for torch quantization) for this model"
             ) from error
-        with _quiet_root_logger():  # its "consider pre-processing" advice is for static quantization
-            quantize_dynamic(exported, quantized, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
-        session = OnnxTokenClassifier(quantized, threads)
-    logger.info("sparkner: model exported to ONNX and quantized to int8 in %.1f s", time.perf_counter() - started)
-    return session
+        if quantize:
+            with _quiet_root_logger():  # its "consider pre-processing" advice is for static quantization
+                quantize_dynamic(exported, quantized, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
+        opened = OnnxTokenClassifier(quantized if quantize else exported, threads)
+    logger.info("sparkner: model exported to ONNX%s in %.1f s", " and quantized to int8" if quantize else "", time.perf_counter() - started)
+    return opened
 
 
 def export(model: Any, input_names: list[str], path: Path) -> None:

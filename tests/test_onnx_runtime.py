@@ -1,4 +1,4 @@
-"""Opt-in int8 on ONNX Runtime (`dtype="onnx-int8"`): the exported graph is the model, and
+"""ONNX Runtime (`runtime="onnx"`, float32 or int8; the old `dtype="onnx-int8"` spelling): the exported graph is the model, and
 quantized it stays close to float32, for every tokenizer family, in process and through Spark."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from texts import ALL_TEXTS, SHORT_TEXTS
 from tiny_models import FAMILIES
 
 import sparkner
-from sparkner import TokenClassifier, loading, onnx_int8
+from sparkner import TokenClassifier, onnx_runtime, runtimes
+from sparkner.cache import WORKER_CACHE
 from sparkner.chunking import model_input_names
 
 
@@ -23,8 +24,8 @@ def test_exported_graph_computes_the_models_logits(tiny_models, family, tmp_path
     tokenizer = AutoTokenizer.from_pretrained(path)
     names = model_input_names(tokenizer)
     eager = AutoModelForTokenClassification.from_pretrained(path, attn_implementation="eager").eval()
-    onnx_int8.export(eager, names, tmp_path / "model.onnx")
-    session = onnx_int8.OnnxTokenClassifier(tmp_path / "model.onnx", threads=1)
+    onnx_runtime.export(eager, names, tmp_path / "model.onnx")
+    session = onnx_runtime.OnnxTokenClassifier(tmp_path / "model.onnx", threads=1)
 
     batch = tokenizer(SHORT_TEXTS[:7], padding=True, truncation=True, return_tensors="pt")
     inputs = {name: batch[name] for name in names}
@@ -44,7 +45,7 @@ def _token_labels(path, texts, **options):
 def test_int8_stays_close_to_float32(tiny_models, family):
     """Every token of every text (long ones in windows): labels mostly unchanged, scores near."""
     exact = _token_labels(tiny_models[family], ALL_TEXTS)
-    int8 = _token_labels(tiny_models[family], ALL_TEXTS, dtype="onnx-int8")
+    int8 = _token_labels(tiny_models[family], ALL_TEXTS, runtime="onnx", dtype="int8")
     pairs = [(a, b) for x, y in zip(exact, int8, strict=True) for a, b in zip(x, y, strict=True)]
     assert all((a["start"], a["end"], a["word"]) == (b["start"], b["end"], b["word"]) for a, b in pairs)
     assert sum(a["entity"] == b["entity"] for a, b in pairs) >= 0.97 * len(pairs)
@@ -52,17 +53,29 @@ def test_int8_stays_close_to_float32(tiny_models, family):
 
 
 def test_int8_runs_on_the_cpu_in_an_onnx_session(tiny_models):
-    classifier = TokenClassifier(tiny_models["bert-cased"], dtype="int8-onnx")
-    assert classifier.settings.dtype == "onnx-int8"
+    with pytest.warns(FutureWarning, match="dtype='int8-onnx' is deprecated: write runtime='onnx', dtype='int8'"):
+        classifier = TokenClassifier(tiny_models["bert-cased"], dtype="int8-onnx")
+    assert (classifier.settings.runtime, classifier.settings.dtype) == ("onnx", "int8")
     assert classifier.device.type == "cpu"
-    assert isinstance(classifier.engine.predictor.model, onnx_int8.OnnxTokenClassifier)
+    assert isinstance(classifier.engine.predictor.model, onnx_runtime.OnnxTokenClassifier)
+
+
+@pytest.mark.parametrize("family", ["bert-cased", "xlm-roberta"])
+def test_onnx_float32_gives_the_torch_entities(tiny_models, family):
+    """runtime="onnx" without quantization: the same entities as torch, scores within 1e-4."""
+    options = {"aggregation_strategy": "none", "ignore_labels": []}
+    exact = TokenClassifier(tiny_models[family], **options)(ALL_TEXTS)
+    onnx = TokenClassifier(tiny_models[family], runtime="onnx", **options)(ALL_TEXTS)
+    for ours, theirs in zip(onnx, exact):
+        assert [(e["entity"], e["start"], e["end"]) for e in ours] == [(e["entity"], e["start"], e["end"]) for e in theirs]
+        assert all(abs(a["score"] - b["score"]) <= 1e-4 for a, b in zip(ours, theirs))
 
 
 def test_int8_through_spark(spark, tiny_models):
     """In Spark's Python workers: rows come back in order, close to float32."""
     path = str(tiny_models["roberta"])
     df = spark.createDataFrame([(i, text) for i, text in enumerate(SHORT_TEXTS)], "id int, text string").repartition(2)
-    udf = sparkner.ner_udf(path, aggregation_strategy="none", ignore_labels=[], dtype="onnx-int8")
+    udf = sparkner.ner_udf(path, aggregation_strategy="none", ignore_labels=[], runtime="onnx", dtype="int8")
     rows = sorted(df.select("id", udf("text").alias("entities")).collect())
     exact = _token_labels(path, SHORT_TEXTS)
     assert [row["id"] for row in rows] == list(range(len(SHORT_TEXTS)))
@@ -73,9 +86,9 @@ def test_int8_through_spark(spark, tiny_models):
 
 
 def test_missing_onnxruntime_is_reported_before_a_job_starts(monkeypatch, tiny_models):
-    monkeypatch.setattr(onnx_int8, "missing_modules", lambda: ["onnxruntime"])
-    with pytest.raises(ImportError, match=r"dtype 'onnx-int8' needs onnxruntime: pip install 'sparkner\[onnx\]'"):
-        sparkner.ner_udf(str(tiny_models["bert-cased"]), dtype="onnx-int8")
+    monkeypatch.setattr(runtimes.Runtime, "missing_packages", lambda self: list(self.packages[:1]))
+    with pytest.raises(ImportError, match=r"runtime 'onnx' needs onnxruntime: pip install 'sparkner\[onnx\]'"):
+        sparkner.ner_udf(str(tiny_models["bert-cased"]), runtime="onnx", dtype="int8")
 
 
 def test_a_model_that_does_not_export_names_the_way_out(monkeypatch, tiny_models):
@@ -83,7 +96,7 @@ def test_a_model_that_does_not_export_names_the_way_out(monkeypatch, tiny_models
         raise RuntimeError("Exporting the operator 'aten::custom_op' to ONNX opset version 17 is not supported")
 
     monkeypatch.setattr(torch.onnx, "export", refuse)
-    monkeypatch.setattr(loading, "_MODEL_CACHE", {})  # load afresh, not the session an earlier test made
-    classifier = TokenClassifier(tiny_models["bert-uncased"], dtype="onnx-int8")
-    with pytest.raises(RuntimeError, match="dtype 'onnx-int8' could not export BertForTokenClassification to ONNX .*use dtype='int8'"):
+    WORKER_CACHE.clear()  # load afresh, not the session an earlier test made
+    classifier = TokenClassifier(tiny_models["bert-uncased"], runtime="onnx", dtype="int8")
+    with pytest.raises(RuntimeError, match="runtime 'onnx' could not export BertForTokenClassification to ONNX .*use runtime='torch'"):
         classifier(["Paris"])

@@ -1,0 +1,57 @@
+"""One bounded cache per Python worker for everything that is loaded: models, Flair
+taggers, tokenizers and the classifiers built on them.
+
+Shaped like `pyspark.ml.model_cache.ModelCache`: one place, one lock, least recently
+used entries evicted past a small capacity per kind. A notebook that tries float32,
+bfloat16 and int8 one after the other therefore keeps at most `CAPACITY["model"]`
+copies of weights alive in each worker, not one per try. Engines look their model up
+here on every batch (a dict lookup), so an evicted model is really freed once the
+classifiers that used it are evicted too.
+
+The lock is re-entrant: loading an ONNX model reads the cached tokenizer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Entries kept per kind. Models and taggers hold the weights (hundreds of MB each);
+# tokenizers and classifiers are small, but a classifier keeps its model reachable.
+CAPACITY = {"model": 2, "tagger": 2, "tokenizer": 8, "classifier": 4}
+
+
+class WorkerCache:
+    def __init__(self, capacity: dict[str, int]) -> None:
+        self.capacity = dict(capacity)
+        self._entries: dict[str, OrderedDict[Hashable, Any]] = {kind: OrderedDict() for kind in capacity}
+        self._lock = threading.RLock()
+
+    def get(self, kind: str, key: Hashable, load: Callable[[], T]) -> T:
+        """The entry for `key`, loaded by `load()` on a miss; the least recently used one past capacity goes."""
+        entries = self._entries[kind]
+        with self._lock:
+            if key in entries:
+                entries.move_to_end(key)
+                return entries[key]
+            value = load()
+            entries[key] = value
+            while len(entries) > self.capacity[kind]:
+                entries.popitem(last=False)
+            return value
+
+    def keys(self, kind: str) -> list[Hashable]:
+        with self._lock:
+            return list(self._entries[kind])
+
+    def clear(self) -> None:
+        with self._lock:
+            for entries in self._entries.values():
+                entries.clear()
+
+
+WORKER_CACHE = WorkerCache(CAPACITY)
