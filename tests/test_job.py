@@ -48,7 +48,7 @@ def test_overwrite_rerun_gives_identical_output(spark, tmp_path):
     by_id = {r["doc_id"]: r for r in first}
     assert by_id["doc-035"]["entities"] is None and by_id["doc-033"]["entities"] == []
     words = {e["word"] for r in first for e in (r["entities"] or [])}
-    assert {"olaf scholz", "paris", "emmanuel macron"} <= words, "the demo model finds real entities"
+    assert {"Olaf Scholz", "Paris", "Emmanuel Macron"} <= words, "the demo model finds real entities"
     summary = json.loads((out / "_sparkner_summary.json").read_text())
     assert summary["rows_in"] == summary["rows_out"] == len(sample_ids())
     assert summary["null_texts"] == 1 and summary["empty_texts"] == 1
@@ -89,7 +89,7 @@ def test_explode_gives_one_row_per_entity(spark, tmp_path):
     assert exploded.columns == ["doc_id", "entity_group", "score", "word", "start", "end"]
     per_doc = {r["doc_id"]: r["count"] for r in exploded.groupBy("doc_id").count().collect()}
     assert set(per_doc) == set(sample_ids()), "documents without entities keep one row"
-    assert exploded.where("doc_id = 'doc-001' and word = 'olaf scholz' and entity_group = 'PER'").count() == 1
+    assert exploded.where("doc_id = 'doc-001' and word = 'Olaf Scholz' and entity_group = 'PER'").count() == 1
     assert exploded.where("doc_id = 'doc-034' and entity_group is null").count() == 1
 
 
@@ -97,7 +97,7 @@ def test_partitioned_output(spark, tmp_path):
     out = tmp_path / "out"
     assert job("--output", str(out), "--explode", "--partition-by", "entity_group") == 0
     assert {"entity_group=PER", "entity_group=LOC", "entity_group=ORG"} <= {p.name for p in out.iterdir()}
-    assert spark.read.parquet(str(out)).where("entity_group = 'PER' and word = 'olaf scholz'").count() == 1
+    assert spark.read.parquet(str(out)).where("entity_group = 'PER' and word = 'Olaf Scholz'").count() == 1
 
 
 def test_catalog_tables_in_and_out(spark):

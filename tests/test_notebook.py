@@ -29,7 +29,7 @@ def test_notebook_runs_and_counts_entities():
     assert not [o for o in outputs if o.output_type == "error"]
     text = "\n".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs)
     assert "35 documents" in text
-    assert "olaf scholz" in text, "the SQL cell lists real entities"
+    assert "Olaf Scholz" in text, "the SQL cell lists real entities"
     for label in ("PER", "ORG", "LOC"):
         assert label in text, f"the count by label shows {label}"
     assert any("image/png" in o.get("data", {}) for o in outputs), "the chart is drawn"

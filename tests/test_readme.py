@@ -15,8 +15,8 @@ def test_readme_python_examples_run(spark, capsys):
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own documentation
     printed = capsys.readouterr().out
-    assert "'entity_group': 'PER'" in printed and "'word': 'wolfgang'" in printed
-    assert "emmanuel macron" in printed
+    assert "'entity_group': 'PER'" in printed and "'word': 'Wolfgang'" in printed
+    assert "Emmanuel Macron" in printed
 
 
 def test_readme_starts_with_the_two_commands():

@@ -159,6 +159,7 @@ def build_tiny_model(
     layers: int = 2,
     context_free: bool = False,
     seed: int = 0,
+    labels: list[str] | None = None,
 ) -> Path:
     """Save a tiny model of `family` under `directory` and return its path.
 
@@ -172,7 +173,7 @@ def build_tiny_model(
     backend, special = _tokenizer(family)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=model_max_length, **special)
     torch.manual_seed(seed)
-    model = _model(family, backend.get_vocab_size(), spec.labels, max_positions, tokenizer.pad_token_id, layers=layers)
+    model = _model(family, backend.get_vocab_size(), labels or spec.labels, max_positions, tokenizer.pad_token_id, layers=layers)
     with torch.no_grad():
         model.classifier.weight.mul_(40.0)
         if context_free:

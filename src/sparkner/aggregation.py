@@ -14,9 +14,9 @@ touches only the entities that survive `ignore_labels`. The stages, in order:
      way for every tokenizer. Token offsets are trimmed to their non-space
      characters (a token of only whitespace is dropped) and each token belongs to
      the words its characters overlap;
-3. `units`: one label and score per token (`none`, `simple`) or per word (`first`:
-   the word's first token, `average`: the mean over its tokens, `max`: its most
-   confident token);
+3. `label_units`: one label and score per token (`none`, `simple`) or per word
+   (`first`: the word's first token, `average`: the mean over its tokens, `max`: its
+   most confident token; in text mode a word is `B-` when its first token is);
 4. `group_units`: a unit joins the previous group when its tag matches and it is
    not a `B-` (labels without a B-/I- prefix continue); the group's label is its
    first label after the first "-", its score the mean of its units' scores;
@@ -119,7 +119,8 @@ def token_units(tokens: Tokens) -> Units:
 
 
 def contiguous_units(tokens: Tokens, is_new_word: np.ndarray) -> Units:
-    """Words made of consecutive tokens, a new one wherever `is_new_word` (pipeline mode)."""
+    """Units of consecutive tokens, a new one wherever `is_new_word` (the pipeline's words; text
+    mode's runs of tokens that share characters)."""
     first = np.flatnonzero(is_new_word)
     last = np.append(first[1:], len(is_new_word)) - 1
     return Units(
@@ -222,12 +223,21 @@ class Aggregator:
     # -- text word boundaries -----------------------------------------------------------------
 
     def text_units(self, tokens: Tokens, layout: words.TextLayout) -> tuple[Tokens, Units]:
-        """Tokens trimmed to their non-space characters (whitespace-only ones dropped), then
-        tokens or the text's words as units."""
+        """Tokens trimmed to their non-space characters (whitespace-only ones dropped), then as units:
+        the text's words (first/average/max), runs of tokens sharing characters (`simple`: byte-level
+        BPE can split one character over two tokens, which must not become two entities), or tokens."""
         start, end = layout.trim(tokens.text, tokens.start, tokens.end)
         tokens.start, tokens.end = start, end
         tokens = tokens.take(start < end)
-        return tokens, (text_word_units(tokens, layout) if self.strategy.uses_words else token_units(tokens))
+        if len(tokens.ids) == 0:
+            return tokens, token_units(tokens)
+        if self.strategy.uses_words:
+            return tokens, text_word_units(tokens, layout)
+        if self.strategy is AggregationStrategy.SIMPLE:
+            shares_previous = np.zeros(len(tokens.ids), dtype=bool)
+            shares_previous[1:] = tokens.start[1:] < tokens.end[:-1]
+            return tokens, contiguous_units(tokens, sequence_starts(tokens.sequence) | ~shares_previous)
+        return tokens, token_units(tokens)
 
     # -- one label per unit -------------------------------------------------------------------
 
@@ -255,10 +265,27 @@ class Aggregator:
             counts = np.add.reduceat(finite.astype(np.int64), first, axis=0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 average = (sums / counts).astype(np.float32)
-            label = average.argmax(axis=1)
+            label = self.begin_where_first_token_begins(average.argmax(axis=1), member_probs[first])
             score = average[np.arange(len(first)), label]
+        if self.strategy is AggregationStrategy.MAX:
+            label = self.begin_where_first_token_begins(label, member_probs[first])
         units.label, units.score = label, score
         return units
+
+    def begin_where_first_token_begins(self, label: np.ndarray, first_probs: np.ndarray) -> np.ndarray:
+        """Text mode, `average` and `max`: a word begins an entity when its first token does.
+
+        Whether a word starts an entity is decided where the word starts. Averaged over
+        a word's tokens, `B-PER` on its first token loses to `I-PER` on its two others,
+        and the word would join a neighbouring entity of the same type; here the word
+        keeps the type the strategy chose and takes `B-` from its first token. The
+        pipeline mode keeps the pipeline's rule.
+        """
+        if self.word_boundaries is not WordBoundaries.TEXT:
+            return label
+        first_label = first_probs.argmax(axis=1)
+        promote = self.is_begin[first_label] & ~self.is_begin[label] & (self.tag_id[first_label] == self.tag_id[label])
+        return np.where(promote, first_label, label)
 
     # -- grouping -----------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ class TransformersEngine:
                 settings.aggregation_strategy.value,
             )
         self._predictor: Predictor | None = None
+        self._loaded: Any = None  # the cached model the predictor was built for
 
     def load(self) -> Predictor:
         """The model on its device, loaded on first use (once per worker process).
@@ -59,7 +60,8 @@ class TransformersEngine:
         runtime = settings.runtime_spec
         device = loading.resolve_device(settings.device, runtime.cpu_only(settings.dtype))
         model = loading.cached_model(settings.model, settings.load, device, settings.dtype, settings.runtime)
-        if self._predictor is None or self._predictor.model is not model:
+        if self._predictor is None or self._loaded is not model:
+            self._loaded = model
             pad = self.tokenizer.pad_token_id
             self._predictor = Predictor(
                 model, pad if pad is not None else 0, max_rows=settings.batch_size, max_tokens=settings.max_batch_tokens, runtime=runtime

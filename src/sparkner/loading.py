@@ -151,21 +151,22 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "s
 
 def check_vocabulary(model: str, tokenizer: Any, config: Any) -> None:
     """Refuse a tokenizer that cannot be the model's: one with no tokens beyond its special
-    tokens (what transformers builds from a folder without tokenizer files), or one whose
-    ids the model's embeddings cannot take."""
+    tokens (what transformers builds from a folder without tokenizer files), or one that
+    covers less than half of the model's vocabulary (models pad their embeddings a little
+    beyond the tokenizer, never by half)."""
     specials = set(tokenizer.all_special_ids)
     size = len(tokenizer)
     vocab_size = getattr(config, "vocab_size", None)
-    too_large = isinstance(vocab_size, int) and vocab_size > 0 and size > vocab_size
-    if size > len(specials) + 1 and not too_large:
+    too_small = isinstance(vocab_size, int) and size < vocab_size // 2
+    if size > len(specials) + 1 and not too_small:
         return
     source = sources.resolve(model)
     present = [name for name in TOKENIZER_FILES if source.is_local and os.path.isfile(os.path.join(source.location, name))]
     found = f"it holds {', '.join(present)}" if present else "it holds none of " + ", ".join(TOKENIZER_FILES)
     problem = (
-        f"its tokenizer has {size} tokens but the model's embeddings take {vocab_size}"
-        if too_large
-        else f"its tokenizer has only {size} tokens, all of them special"
+        f"its tokenizer has only {size} tokens, all of them special"
+        if size <= len(specials) + 1
+        else f"its tokenizer has {size} tokens but the model's vocabulary has {vocab_size}"
     )
     raise ModelLoadError(
         f"model {model!r}: {problem}, so the model would see nonsense ({found}). Save the model's own tokenizer "

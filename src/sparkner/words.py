@@ -101,11 +101,10 @@ class TextLayout:
         """Token offsets (into their texts) shrunk to their first and last non-space character;
         a span with none comes back with `start >= end`."""
         begin, finish = self.base[text] + start, self.base[text] + end
-        first = np.searchsorted(self.non_space, begin, side="left")
-        last = np.searchsorted(self.non_space, finish, side="left") - 1
-        padded = np.append(self.non_space, self.size)
-        trimmed_start = padded[first]
-        trimmed_end = np.where(last >= 0, self.non_space[np.maximum(last, 0)] + 1, 0)
+        # Sentinels on both sides: a batch may hold no non-space character at all.
+        padded = np.concatenate(([-1], self.non_space, [self.size]))
+        trimmed_start = padded[np.searchsorted(self.non_space, begin, side="left") + 1]
+        trimmed_end = padded[np.searchsorted(self.non_space, finish, side="left")] + 1
         return trimmed_start - self.base[text], trimmed_end - self.base[text]
 
     def words_overlapping(self, text: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sparkner-job",
         description="Add named entities to a table of texts with a Hugging Face token-classification model.",
         argument_default=argparse.SUPPRESS,  # only flags actually given override the config file
+        allow_abbrev=False,  # "--token hf_..." must not be read as --token-file
     )
     source = parser.add_argument_group("input")
     source.add_argument("--input", help="input path (files or a folder)")

@@ -1,0 +1,126 @@
+"""`word_boundaries="text"` (the default): spans from the text itself, for every tokenizer family.
+
+Properties over every tiny family, strategy, hostile and random texts, long texts
+(stitched and with an explicit stride): offsets inside the text, no whitespace at
+either end, `word == text[start:end]`, no two entities of a text overlapping, and
+results independent of batching. Then the perfect-tagger harness of
+`benchmarks/boundaries.py` on real tokenizers and natural documents, and the
+option through Spark, SQL and the job.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from parity import assert_same_entities, assert_same_results
+from test_properties import TEXT, WORDS
+from texts import ALL_TEXTS, LONG_TEXTS
+from tiny_models import FAMILIES
+
+import sparkner
+from sparkner import TokenClassifier
+
+STRATEGIES = ["none", "simple", "first", "average", "max"]
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def assert_text_spans(text: str, entities: list[dict], context: str) -> None:
+    for entity in entities:
+        start, end = entity["start"], entity["end"]
+        assert 0 <= start < end <= len(text), f"{context}: {entity} outside {text!r}"
+        assert not text[start].isspace() and not text[end - 1].isspace(), f"{context}: whitespace at an end of {entity}"
+        assert entity["word"] == text[start:end], f"{context}: word {entity['word']!r} is not {text[start:end]!r}"
+    if entities and "index" in entities[0]:
+        return  # `none`: one result per token, and byte-level BPE splits one character over two tokens
+    spans = sorted((e["start"], e["end"]) for e in entities)
+    assert all(previous_end <= start for (_, previous_end), (start, _) in zip(spans, spans[1:])), f"{context}: overlapping {spans}"
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("stride", [None, 6])
+def test_spans_are_text_for_every_family(tiny_models, family, strategy, stride):
+    if stride is not None and strategy == "none":
+        stride = None  # `none` stitches windows either way
+    classifier = TokenClassifier(tiny_models[family], aggregation_strategy=strategy, ignore_labels=[], stride=stride)
+    batched = classifier(ALL_TEXTS)
+    for text, entities in zip(ALL_TEXTS, batched):
+        assert_text_spans(text, entities, f"{family}/{strategy}/stride={stride}")
+    alone = [classifier([text])[0] for text in ALL_TEXTS]
+    assert_same_results(alone, batched, "a text's entities do not depend on the texts batched with it")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    texts=st.lists(st.one_of(TEXT, WORDS), min_size=1, max_size=6),
+    strategy=st.sampled_from(STRATEGIES),
+    family=st.sampled_from(list(FAMILIES)),
+)
+def test_random_texts_keep_the_properties(tiny_models, texts, strategy, family):
+    classifier = TokenClassifier(tiny_models[family], aggregation_strategy=strategy, ignore_labels=[])
+    for text, entities in zip(texts, classifier(texts)):
+        assert_text_spans(text, entities, f"{family}/{strategy}")
+        assert_same_entities(entities, classifier([text])[0], "alone vs batched")
+
+
+def test_wordpiece_first_matches_the_pipeline_on_plain_words(tiny_models):
+    """Where the pipeline's words are already the text's words (WordPiece, `first`), both modes agree."""
+    path = tiny_models["bert-cased"]
+    texts = [text for text in ALL_TEXTS if text.isascii() and text not in LONG_TEXTS]
+    pipeline = TokenClassifier(path, aggregation_strategy="first", word_boundaries="pipeline")(texts)
+    text_mode = TokenClassifier(path, aggregation_strategy="first")(texts)
+    spans = lambda found: [[(e["entity_group"], e["start"], e["end"]) for e in entities] for entities in found]  # noqa: E731
+    assert spans(text_mode) == spans(pipeline)
+
+
+def test_defaults_are_first_and_text(tiny_models):
+    settings = TokenClassifier(tiny_models["bert-cased"]).settings
+    assert (settings.aggregation_strategy.value, settings.word_boundaries.value) == ("first", "text")
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from conftest import SHARED
+
+    if not (SHARED / "data" / "natural_docs").exists():
+        pytest.skip(f"natural_docs and the real tokenizers live in the project's shared/ folder ({SHARED})")
+    sys.path.insert(0, str(BENCHMARKS))
+    import boundaries
+
+    return boundaries
+
+
+@pytest.mark.parametrize("family", ["bert-base-NER (cased WordPiece)", "roberta-base (byte-level BPE)", "deberta-v3 (SentencePiece unigram)", "tiny xlm-roberta (unigram)"])
+def test_perfect_tagger_gives_the_gold_spans(harness, tmp_path, family):
+    """Every error left by a perfect tagger comes from aggregation: text mode stays >= 0.99 F1."""
+    docs = harness.natural_docs("test", 40)
+    path = harness.FAMILIES[family](tmp_path / "model")
+    scores = harness.measure(path, docs, noise=0.0)
+    assert min(scores["text", strategy] for strategy in harness.STRATEGIES) >= 0.99, scores
+    if family.startswith("deberta"):  # the pipeline's spans start at the space before the word
+        assert max(scores["pipeline", strategy] for strategy in harness.STRATEGIES) < 0.5, scores
+
+
+def test_word_level_strategies_beat_simple_on_noisy_wordpiece(harness, tmp_path):
+    docs = harness.natural_docs("test", 12)
+    path = harness.FAMILIES["bert-base-NER (cased WordPiece)"](tmp_path / "model")
+    scores = harness.measure(path, docs, noise=0.1, modes=("text",))
+    assert min(scores["text", s] for s in ("first", "average", "max")) > scores["text", "simple"], scores
+
+
+def test_through_spark_and_sql(spark, tiny_models):
+    path = str(tiny_models["deberta-v2"])
+    texts = [text for text in ALL_TEXTS if text.strip()]
+    df = spark.createDataFrame(list(enumerate(texts)), "id int, text string").repartition(3)
+    got = {row["id"]: [e.asDict() for e in row["entities"]] for row in df.select("id", sparkner.ner_udf(path)("text").alias("entities")).collect()}
+    expected = TokenClassifier(path)(texts)
+    assert_same_results([got[i] for i in range(len(texts))], expected, "spark vs in-process")
+    df.createOrReplaceTempView("wb_docs")
+    sparkner.register(spark, "ner_words", path, parameters={"word_boundaries": "text", "aggregation_strategy": "max"})
+    rows = spark.sql("SELECT id, text, ner_words(text) AS entities FROM wb_docs").collect()
+    for row in rows:
+        assert_text_spans(row["text"], [e.asDict() for e in row["entities"]], "sql")
