@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from common import IOB_LABELS, REAL_MODEL, ROOT, TOKENIZERS, GoldText, conll_sentences, natural_docs, span_f1
 
 sys.path.insert(0, str(ROOT / "tests"))
