@@ -16,11 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench import (  # noqa: E402
     PARTITIONS,
@@ -34,7 +29,9 @@ from bench import (  # noqa: E402
     spark_session,
 )
 
-from sparkner.inference import DEFAULT_BATCH_TOKENS  # noqa: E402
+from sparkner.runtimes import RUNTIMES  # noqa: E402
+
+CPU_BATCH_TOKENS = RUNTIMES["torch"].batch_limits("cpu")[1]
 
 ARROW_BATCH_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
@@ -45,7 +42,7 @@ def padding_ratio(tokenizer, texts: list[str], stride: int | None, arrow_batch: 
     for partition in range(PARTITIONS):
         rows = texts[partition::PARTITIONS]
         for start in range(0, len(rows), arrow_batch):
-            batch_real, batch_padded = real_and_padded_tokens(tokenizer, rows[start : start + arrow_batch], DEFAULT_BATCH_TOKENS["cpu"], stride)
+            batch_real, batch_padded = real_and_padded_tokens(tokenizer, rows[start : start + arrow_batch], CPU_BATCH_TOKENS, stride)
             real, padded = real + batch_real, padded + batch_padded
     return real / padded
 

@@ -30,13 +30,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from common import SHARED
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-sys.path.insert(0, str(ROOT / "src"))
-
-from sparkner.batching import length_sorted_batches, pad_rows  # noqa: E402
-from sparkner.conll import read_conll  # noqa: E402
+from sparkner.batching import length_sorted_batches
+from sparkner.conll import read_conll
 
 SWEEP_LENGTHS = (100, 500, 2000, 5000, 20000)
 # One partition per core: measured here, 8 partitions ran 35% slower on sentences (per-task overhead).
@@ -109,7 +106,7 @@ def run_sparkner(spark, texts: list[str], model: str, stride: int | None) -> Cal
 
     df = spark.createDataFrame([(t,) for t in texts], "text string").repartition(PARTITIONS).cache()
     df.count()
-    udf = ner_udf(model, aggregation_strategy="simple", stride=stride)
+    udf = ner_udf(model, aggregation_strategy="simple", word_boundaries="pipeline", stride=stride)  # the recipe's output
     return lambda: df.select(udf("text")).write.format("noop").mode("overwrite").save()
 
 
@@ -139,24 +136,23 @@ def run_recipe(spark, texts: list[str], model: str, stride: int | None, batch_si
 def run_ceiling(
     texts: list[str], model_dir: str, stride: int | None, budget: int, *, device: str = "cpu", dtype: str | None = None, threads: int = 2
 ) -> Callable[[], None]:
-    """The model-only ceiling: tokenize, sort, batch by `budget` padded tokens, forward, softmax to numpy."""
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    """The model-only ceiling: sparkner's own windows (`chunking.encode_windows`) and forward pass
+    (`inference.Predictor`: sort, batch by `budget` padded tokens, forward, softmax to numpy), and
+    nothing else (no aggregation, no Spark)."""
+    from sparkner import chunking, loading
+    from sparkner.inference import Predictor
+    from sparkner.params import LoadOptions
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForTokenClassification.from_pretrained(model_dir).to(device, getattr(torch, dtype or "float32")).eval()
+    options = LoadOptions()
+    tokenizer = loading.load_tokenizer(model_dir, options)
+    info = loading.tokenizer_info(tokenizer, loading.load_config(model_dir, options))
+    model = loading.load_model(model_dir, options, device, dtype or "float32")
+    predictor = Predictor(model, tokenizer.pad_token_id or 0, max_rows=10_000, max_tokens=budget)
 
     def run() -> None:
         torch.set_num_threads(threads)
-        encoded = tokenizer(texts, truncation=True, max_length=512, stride=stride or 0, return_overflowing_tokens=True)
-        rows = encoded["input_ids"]
-        lengths = np.array([len(r) for r in rows])
-        flat = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(lengths.sum()))
-        starts = np.concatenate(([0], np.cumsum(lengths)))
-        with torch.inference_mode():
-            for batch in length_sorted_batches(lengths, 10_000, budget):
-                ids = torch.from_numpy(pad_rows(flat, starts, batch, tokenizer.pad_token_id or 0)).to(device)
-                mask = torch.from_numpy(pad_rows(np.ones_like(flat), starts, batch, 0)).to(device)
-                torch.softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1).cpu().numpy()
+        windows = chunking.encode_windows(tokenizer, info, texts, stride or 0)
+        predictor.probabilities(windows, len(info.labels))
 
     return run
 

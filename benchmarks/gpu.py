@@ -39,11 +39,8 @@ import torch
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
 from bench import bert_base_model, count_tokens, median_time, run_ceiling  # noqa: E402
+from common import ROOT  # noqa: E402
 from stages import stage_times  # noqa: E402
 
 from sparkner import DEMO_MODEL, TokenClassifier  # noqa: E402

@@ -21,9 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-sys.path.insert(0, str(ROOT / "src"))
+from common import SHARED  # noqa: E402 - also puts src/ on the path
 
 from sparkner import ner_udf  # noqa: E402
 from sparkner.conll import read_conll  # noqa: E402

@@ -13,16 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import pyarrow as pa
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-sys.path.insert(0, str(ROOT / "src"))
+from common import SHARED  # noqa: E402 - also puts src/ on the path
 
 from sparkner import TokenClassifier, chunking  # noqa: E402
 from sparkner.conll import read_conll  # noqa: E402

@@ -93,6 +93,20 @@ def test_explode_gives_one_row_per_entity(spark, tmp_path):
     assert exploded.where("doc_id = 'doc-034' and entity_group is null").count() == 1
 
 
+def test_word_boundaries_flag_gives_the_api_answers_back(spark, tmp_path):
+    """The default spans are the text's words; `--aggregation-strategy simple --word-boundaries
+    pipeline` gives the pipeline's (the hosted API's) entities, as the library does."""
+    from sparkner import TokenClassifier
+
+    out = tmp_path / "out"
+    assert job("--output", str(out), "--explode", "--aggregation-strategy", "simple", "--word-boundaries", "pipeline") == 0
+    got = spark.read.parquet(str(out)).where("doc_id = 'doc-001'").orderBy("start").collect()
+    text = next(json.loads(line)["text"] for line in SAMPLE.open() if json.loads(line)["doc_id"] == "doc-001")
+    expected = TokenClassifier(demo_model_path(), aggregation_strategy="simple", word_boundaries="pipeline")([text])[0]
+    assert_same_entities([{k: row[k] for k in ("entity_group", "score", "word", "start", "end")} for row in got], expected, "doc-001")
+    assert "olaf scholz" in {row["word"] for row in got}, "the uncased tokenizer's decoded word, as the API gives it"
+
+
 def test_partitioned_output(spark, tmp_path):
     out = tmp_path / "out"
     assert job("--output", str(out), "--explode", "--partition-by", "entity_group") == 0

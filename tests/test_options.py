@@ -153,7 +153,7 @@ def test_a_model_folder_without_tokenizer_files_is_refused(tiny_models, tmp_path
 
 
 def test_half_precision_on_a_cpu_is_warned_about(tiny_models, caplog):
-    with caplog.at_level(logging.WARNING, logger="sparkner"):
+    with caplog.at_level(logging.WARNING, logger="sparkner"), pytest.warns(UserWarning, match="on device 'cpu' runs about 4x slower"):
         TokenClassifier(tiny_models["bert-cased"], dtype="bfloat16", device="cpu").load()
     assert any("dtype bfloat16 on a CPU is about 4x slower than float32" in r.getMessage() for r in caplog.records)
 

@@ -481,6 +481,13 @@ def check_runtime(settings: Settings) -> None:
     if device_type != "cpu" and runtime.cpu_only(settings.dtype):
         what = f"dtype {settings.dtype!r}" if settings.dtype in runtime.cpu_only_dtypes else f"runtime {runtime.name!r}"
         raise ValueError(f"{what} ({runtime.describe(settings.dtype)}) runs on the CPU only; use device='cpu' or a float dtype on {settings.device!r}")
+    if device_type == "cpu" and settings.device is not None and settings.dtype in ("float16", "bfloat16"):
+        warnings.warn(
+            f"dtype {settings.dtype!r} on device 'cpu' runs about 4x slower than float32 (no fast half-precision CPU "
+            "kernels); use it on a GPU, or dtype=None (float32) or 'int8' on a CPU",
+            UserWarning,
+            stacklevel=3,
+        )
     missing = runtime.missing_packages()
     if missing:
         raise ImportError(f"runtime {runtime.name!r} needs {', '.join(missing)}: pip install 'sparkner[{runtime.extra}]'")
