@@ -96,11 +96,17 @@ def harness():
 
 @pytest.mark.parametrize("family", ["bert-base-NER (cased WordPiece)", "roberta-base (byte-level BPE)", "deberta-v3 (SentencePiece unigram)", "tiny xlm-roberta (unigram)"])
 def test_perfect_tagger_gives_the_gold_spans(harness, tmp_path, family):
-    """Every error left by a perfect tagger comes from aggregation: text mode stays >= 0.99 F1."""
+    """Every error left by a perfect tagger comes from aggregation: text mode stays >= 0.99 F1.
+
+    `average` is held to 0.97: a perfect tagger gives a word's first token B- and its other
+    tokens I-, so a word of three or more tokens averages to I- and joins an adjacent entity of
+    the same type, whatever the word boundaries (docs/word_boundaries.md)."""
     docs = harness.natural_docs("test", 40)
     path = harness.FAMILIES[family](tmp_path / "model")
     scores = harness.measure(path, docs, noise=0.0)
-    assert min(scores["text", strategy] for strategy in harness.STRATEGIES) >= 0.99, scores
+    assert min(scores["text", strategy] for strategy in ("simple", "first", "max")) >= 0.99, scores
+    assert scores["text", "average"] >= 0.97, scores
+    assert all(scores["text", s] >= scores["pipeline", s] for s in harness.STRATEGIES), scores
     if family.startswith("deberta"):  # the pipeline's spans start at the space before the word
         assert max(scores["pipeline", strategy] for strategy in harness.STRATEGIES) < 0.5, scores
 

@@ -16,7 +16,7 @@ touches only the entities that survive `ignore_labels`. The stages, in order:
      the words its characters overlap;
 3. `label_units`: one label and score per token (`none`, `simple`) or per word
    (`first`: the word's first token, `average`: the mean over its tokens, `max`: its
-   most confident token; in text mode a word is `B-` when its first token is);
+   most confident token);
 4. `group_units`: a unit joins the previous group when its tag matches and it is
    not a `B-` (labels without a B-/I- prefix continue); the group's label is its
    first label after the first "-", its score the mean of its units' scores;
@@ -265,27 +265,10 @@ class Aggregator:
             counts = np.add.reduceat(finite.astype(np.int64), first, axis=0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 average = (sums / counts).astype(np.float32)
-            label = self.begin_where_first_token_begins(average.argmax(axis=1), member_probs[first])
+            label = average.argmax(axis=1)
             score = average[np.arange(len(first)), label]
-        if self.strategy is AggregationStrategy.MAX:
-            label = self.begin_where_first_token_begins(label, member_probs[first])
         units.label, units.score = label, score
         return units
-
-    def begin_where_first_token_begins(self, label: np.ndarray, first_probs: np.ndarray) -> np.ndarray:
-        """Text mode, `average` and `max`: a word begins an entity when its first token does.
-
-        Whether a word starts an entity is decided where the word starts. Averaged over
-        a word's tokens, `B-PER` on its first token loses to `I-PER` on its two others,
-        and the word would join a neighbouring entity of the same type; here the word
-        keeps the type the strategy chose and takes `B-` from its first token. The
-        pipeline mode keeps the pipeline's rule.
-        """
-        if self.word_boundaries is not WordBoundaries.TEXT:
-            return label
-        first_label = first_probs.argmax(axis=1)
-        promote = self.is_begin[first_label] & ~self.is_begin[label] & (self.tag_id[first_label] == self.tag_id[label])
-        return np.where(promote, first_label, label)
 
     # -- grouping -----------------------------------------------------------------------------
 
