@@ -3,7 +3,8 @@
 Same entities as `transformers.pipeline("token-classification")`, computed in
 vectorized pandas UDFs with the model loaded once per executor worker.
 
-The Spark glue (`ner_udf`, `register`, `entity_schema`) is imported on first use,
+The Spark glue (`ner_udf`, `register`, `entity_schema`, `evaluate`, `read_conll`,
+`read_spans`) is imported on first use,
 so `TokenClassifier` also runs where pyspark is not installed (a GPU box without
 Java, a plain Python service).
 """
@@ -18,9 +19,27 @@ from sparkner.demo import MODEL_PATH as DEMO_MODEL
 from sparkner.loading import ModelLoadError
 from sparkner.params import AggregationStrategy
 
-_SPARK_NAMES = {"ner_udf": "sparkner.spark", "register": "sparkner.spark", "entity_schema": "sparkner.schema"}
+_SPARK_NAMES = {
+    "ner_udf": "sparkner.spark",
+    "register": "sparkner.spark",
+    "entity_schema": "sparkner.schema",
+    "evaluate": "sparkner.evaluation",
+    "read_conll": "sparkner.gold",
+    "read_spans": "sparkner.gold",
+}
 
-__all__ = ["DEMO_MODEL", "AggregationStrategy", "ModelLoadError", "TokenClassifier", "entity_schema", "ner_udf", "register"]
+__all__ = [
+    "DEMO_MODEL",
+    "AggregationStrategy",
+    "ModelLoadError",
+    "TokenClassifier",
+    "entity_schema",
+    "evaluate",
+    "ner_udf",
+    "read_conll",
+    "read_spans",
+    "register",
+]
 __version__ = "0.1.0"
 
 

@@ -7,7 +7,7 @@ character offsets are recorded as they are joined.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,20 +33,56 @@ class Sentence:
 def read_conll(path: str | Path, *, tag_column: int = -1) -> Iterator[Sentence]:
     """Sentences of a CoNLL file: whitespace-separated columns, blank lines between
     sentences, `-DOCSTART-` lines skipped; `tag_column` picks the IOB2 tag."""
+    with open(path, encoding="utf-8") as handle:
+        for document in parse_conll(handle, tag_column=tag_column):
+            yield from document
+
+
+def parse_conll(lines: Iterable[str], *, tag_column: int = -1) -> Iterator[list[Sentence]]:
+    """Documents (lists of sentences) of CoNLL lines; a file without `-DOCSTART-` is one document."""
+    document: list[Sentence] = []
     tokens: list[str] = []
     tags: list[str] = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            columns = line.split()
-            if not columns or columns[0] == "-DOCSTART-":
-                if tokens:
-                    yield Sentence(tokens, tags)
-                tokens, tags = [], []
-                continue
-            tokens.append(columns[0])
-            tags.append(columns[tag_column])
+    for line in lines:
+        columns = line.split()
+        if not columns or columns[0] == "-DOCSTART-":
+            if tokens:
+                document.append(Sentence(tokens, tags))
+            tokens, tags = [], []
+            if columns and document:
+                yield document
+                document = []
+            continue
+        tokens.append(columns[0])
+        tags.append(columns[tag_column])
     if tokens:
-        yield Sentence(tokens, tags)
+        document.append(Sentence(tokens, tags))
+    if document:
+        yield document
+
+
+def joined(sentences: list[Sentence]) -> Sentence:
+    """Sentences as one text: tokens joined with single spaces throughout."""
+    return Sentence([t for s in sentences for t in s.tokens], [t for s in sentences for t in s.tags])
+
+
+def gold_spans(sentence: Sentence) -> list[tuple[int, int, str]]:
+    """The sentence's entities as character spans of its text, grouped as seqeval groups IOB tags
+    (an I- after O or after another type starts an entity)."""
+    spans: list[list] = []
+    previous = "O"
+    for (start, end), tag in zip(sentence.token_spans, sentence.tags):
+        prefix, _, kind = tag.partition("-")
+        if tag == "O" or prefix not in ("B", "I", "E", "S"):
+            previous = "O"
+            continue
+        _, _, previous_kind = previous.partition("-")
+        if prefix in ("B", "S") or previous == "O" or previous_kind != kind or previous.startswith(("E-", "S-")):
+            spans.append([start, end, kind])
+        else:
+            spans[-1][1] = end
+        previous = tag
+    return [(s, e, k) for s, e, k in spans]
 
 
 def tags_from_entities(sentence: Sentence, entities: list[dict]) -> list[str]:
