@@ -140,3 +140,23 @@ def test_equal_to_seqeval_on_conll_test_with_the_real_model(spark, real_model):
         for key, mine in (("precision", "precision"), ("recall", "recall"), ("f1-score", "f1"), ("support", "support")):
             assert ours[label][mine] == pytest.approx(report[label][key], abs=1e-9), (label, key)
     assert 0.7 < ours["micro avg"]["f1"] < 0.9
+
+
+def test_the_eval_command_prints_and_writes_the_metrics(spark, tmp_path, capsys):
+    from sparkner.eval import main
+
+    gold = tmp_path / "gold.txt"
+    gold.write_text(
+        "German B-MISC\nChancellor O\nOlaf B-PER\nScholz I-PER\narrived O\nin O\nParis B-LOC\n.\tO\n\n"
+        "Apple B-ORG\nsaid O\nTim B-PER\nCook I-PER\nwould O\nvisit O\nIndia B-LOC\n"
+    )
+    out = tmp_path / "eval"
+    assert main(["--gold", str(gold), "--out", str(out), "--aggregation-strategy", "first"]) == 0
+    printed = capsys.readouterr().out
+    assert "micro avg" in printed and "PER" in printed
+    rows = {row["label"]: row for row in json.loads((out / "metrics.json").read_text())}
+    assert rows["PER"]["support"] == 2 and rows["micro avg"]["support"] == 6
+    assert (out / "metrics.csv").read_text().startswith("label,precision,recall,f1,support,predicted,true_positives")
+    assert (out / "f1_per_label.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["--gold", str(tmp_path / "missing.txt")]) == 2
+    assert "gold file" in capsys.readouterr().err

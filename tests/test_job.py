@@ -217,3 +217,17 @@ def test_killed_run_then_rerun_gives_every_id_exactly_once(spark, tmp_path):
 
 def test_demo_model_is_bundled():
     assert (Path(demo_model_path()) / "model.safetensors").exists()
+
+
+def test_gold_column_puts_span_metrics_in_the_summary(spark, tmp_path):
+    source = tmp_path / "gold.jsonl"
+    text = "German Chancellor Olaf Scholz arrived in Paris on Monday."
+    gold = [{"start": 18, "end": 29, "label": "PER"}, {"start": 41, "end": 46, "label": "LOC"}, {"start": 0, "end": 6, "label": "MISC"}]
+    source.write_text(json.dumps({"doc_id": "a", "text": text, "gold": gold}) + "\n" + json.dumps({"doc_id": "b", "text": None, "gold": None}) + "\n")
+    out = tmp_path / "out"
+    code = main(["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--gold-col", "gold", "--output", str(out)])
+    assert code == 0
+    quality = {row["label"]: row for row in json.loads((out / "_sparkner_summary.json").read_text())["quality"]}
+    assert quality["PER"]["true_positives"] == 1 and quality["LOC"]["true_positives"] == 1
+    assert quality["micro avg"]["support"] == 3
+    assert main(["--input", str(source), "--input-format", "json", "--gold-col", "nope", "--output", str(tmp_path / "o2")]) == 2

@@ -98,7 +98,9 @@ def _results_frame(results: list[TextResult], index: pd.Index, fields: tuple[str
     return pd.DataFrame({name: pd.Series([getattr(r, name) for r in results], index=index, dtype=object) for name in fields}, index=index)
 
 
-def _make_udf(settings: Settings) -> Any:
+def settings_udf(settings: Settings) -> Any:
+    """The entities UDF of already validated settings (see `ner_udf`)."""
+
     def ner(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
         classifier = _worker_setup(settings)
         for batch in batches:
@@ -147,7 +149,7 @@ def ner_udf(model: Any, **options: Any) -> Any:
     """
     settings = build_settings(model, **options)
     TokenClassifier.from_settings(settings)  # tokenizer, config and stride checked now, not on a worker
-    return _make_udf(settings)
+    return settings_udf(settings)
 
 
 def register(spark: SparkSession, name: str, model: Any, **options: Any) -> Any:

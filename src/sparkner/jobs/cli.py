@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
 from sparkner.classifier import TokenClassifier
 from sparkner.jobs.config import JobError, parse_args
+from sparkner.jobs.spark_session import local_session
 from sparkner.loading import ModelLoadError
 
 logger = logging.getLogger("sparkner.job")
-
-
-def _spark(master: str | None):
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName("sparkner-job")
-    if master:
-        builder = builder.master(master)
-    # Commit task output only when the whole write succeeds: a killed run leaves no partial files.
-    builder = builder.config("spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version", "1")
-    return builder.getOrCreate()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from sparkner.jobs.run import default_summary_path, run_job, write_examples_table
 
-    spark = _spark(config.master)
+    spark = local_session("sparkner-job", config.master)
     try:
         summary = run_job(spark, config, settings)
     except (JobError, ValueError, ModelLoadError) as error:

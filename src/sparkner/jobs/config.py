@@ -38,6 +38,7 @@ class JobConfig:
     input_format: str = "parquet"
     text_col: str = "text"
     id_col: str | None = None
+    gold_col: str | None = None
     output: str | None = None
     output_table: str | None = None
     output_format: str = "parquet"
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input-format", choices=INPUT_FORMATS, help="format of --input (default parquet)")
     source.add_argument("--text-col", help="column holding the text (default 'text'; for --input-format text the lines)")
     source.add_argument("--id-col", help="document id column (needed for --mode incremental)")
+    source.add_argument("--gold-col", help="gold entities column (array<struct<start, end, label>>): span metrics go into the run summary")
     sink = parser.add_argument_group("output")
     sink.add_argument("--output", help="output path")
     sink.add_argument("--output-table", help="output catalog table, instead of --output")

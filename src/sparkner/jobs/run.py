@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StringType, StructType
 
 from sparkner.jobs.config import JobConfig, JobError
+from sparkner.evaluation import LabelCounts, add_counts, collect_counts, label_counts, metrics_rows
 from sparkner.jobs.summary import RunSummary
 from sparkner.params import OnError, Settings
 from sparkner.schema import entity_fields
@@ -62,6 +63,8 @@ def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
     if not isinstance(text_type, StringType):
         logger.info("text column %r is %s; reading it as text (CAST AS STRING)", config.text_col, text_type.simpleString())
         df = df.withColumn(config.text_col, F.col(config.text_col).cast("string"))
+    if config.gold_col and config.gold_col not in df.columns:
+        raise JobError(f"input has no gold column {config.gold_col!r}; its columns are {', '.join(df.columns)}")
     if config.id_col and config.id_col not in df.columns:
         raise JobError(f"input has no id column {config.id_col!r}; its columns are {', '.join(df.columns)}")
     return df
@@ -94,6 +97,15 @@ def count_rows_with_unique_ids(df: DataFrame, id_col: str) -> int:
         examples = ", ".join(repr(row[id_col]) for row in duplicated)
         raise JobError(f"id column {id_col!r} has duplicates (e.g. {examples}); incremental mode needs unique ids")
     return int(totals["rows"] or 0)
+
+
+def chunk_label_counts(result: DataFrame, gold_col: str) -> dict[str, LabelCounts]:
+    """Per-label span counts of a chunk's entities against its gold column (summed in Spark)."""
+    entities = result.select(F.col(f"{NER_COLUMN}.entities").alias("__entities"), F.col(gold_col))
+    try:
+        return collect_counts(label_counts(entities, "__entities", gold_col))
+    except ValueError as error:
+        raise JobError(str(error).replace("'__entities'", "the entities")) from None
 
 
 def shape_output(result: DataFrame, config: JobConfig, settings: Settings) -> DataFrame:
@@ -176,6 +188,7 @@ def run_job(spark: SparkSession, config: JobConfig, settings: Settings) -> RunSu
         if config.chunk_rows:
             chunks = max(1, math.ceil(rows_total / config.chunk_rows))
     summary = RunSummary(model=settings.model, mode=config.mode, output=target, rows_skipped_existing=skipped)
+    gold_counts: dict[str, LabelCounts] = {}
     udf = ner_stats_udf(settings)
     mode = {"error": "errorifexists", "overwrite": "overwrite"}.get(config.mode, "append")
     reporter = _progress(spark)
@@ -187,6 +200,8 @@ def run_job(spark: SparkSession, config: JobConfig, settings: Settings) -> RunSu
                 output = shape_output(result, config, settings)
                 write(output, config, mode if chunk == 0 else "append")
                 summary.add_chunk(result, config.text_col, NER_COLUMN, rows_out=output.count())
+                if config.gold_col:
+                    gold_counts = add_counts(gold_counts, chunk_label_counts(result, config.gold_col))
                 if config.show and len(summary.examples) < config.show:
                     summary.add_examples(result, config, NER_COLUMN, config.show)
             finally:
@@ -198,6 +213,8 @@ def run_job(spark: SparkSession, config: JobConfig, settings: Settings) -> RunSu
         if reporter is not None:
             reporter.stop()
     summary.finish(time.time() - started)
+    if config.gold_col:
+        summary.quality = metrics_rows(gold_counts)
     return summary
 
 

@@ -1,0 +1,149 @@
+"""`sparkner-eval` (and `python -m sparkner.eval`): a model, its options and gold files in, the
+metrics table out — printed, written as JSON and CSV, and drawn as a bar chart of F1 per label.
+
+    sparkner-eval --model dslim/bert-base-NER --gold conll2003/test.txt --out eval/
+
+Gold files are CoNLL/IOB (`--gold-format conll`) or JSON lines with character spans
+(`spans`); by default `.jsonl`/`.json` files are spans and anything else CoNLL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from sparkner.evaluation import METRIC_COLUMNS, MODES
+from sparkner.gold import UNITS
+from sparkner.jobs.config import _list, add_option_flags
+from sparkner.jobs.spark_session import local_session
+from sparkner.loading import ModelLoadError
+from sparkner.params import OPTIONS, build_settings
+
+FORMATS = ("auto", "conll", "spans")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sparkner-eval", description=__doc__.split("\n\n")[0], allow_abbrev=False, argument_default=argparse.SUPPRESS)
+    parser.add_argument("--model", help="Hub id, local directory or Flair model file (default: sparkner's demo model)")
+    parser.add_argument("--gold", action="append", required=True, help="gold file or folder (repeat for several)")
+    parser.add_argument("--gold-format", choices=FORMATS, default="auto", help="conll, spans (JSON lines) or auto (by extension)")
+    parser.add_argument("--unit", choices=UNITS, default="sentence", help="CoNLL files: one text per sentence or per -DOCSTART- document")
+    parser.add_argument("--mode", choices=MODES, default="exact", help="exact spans (seqeval) or overlapping spans")
+    parser.add_argument("--label-map", default=None, help='rename gold labels: "PERSON=PER,GPE=LOC" or a JSON object')
+    parser.add_argument("--eval-ignore-labels", type=_list, default=None, help="labels left out of the metrics on both sides")
+    parser.add_argument("--out", default="sparkner-eval", help="folder for metrics.json, metrics.csv and f1_per_label.png")
+    parser.add_argument("--master", default=None, help="Spark master when not launched by spark-submit (default local[*])")
+    add_option_flags(parser.add_argument_group("sparkner options (see the README's option table)"))
+    return parser
+
+
+def label_map(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    if text.strip().startswith("{"):
+        return dict(json.loads(text))
+    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+    if any(len(pair) != 2 for pair in pairs):
+        raise ValueError(f"--label-map {text!r} must be NAME=LABEL pairs separated by commas, or a JSON object")
+    return {name.strip(): label.strip() for name, label in pairs}
+
+
+def read_gold(spark: Any, paths: list[str], gold_format: str, unit: str) -> Any:
+    from sparkner.gold import read_conll, read_spans
+
+    frames = []
+    for path in paths:
+        kind = gold_format if gold_format != "auto" else ("spans" if path.endswith((".jsonl", ".json")) else "conll")
+        frames.append(read_spans(spark, path) if kind == "spans" else read_conll(spark, path, unit=unit))
+    gold = frames[0]
+    for frame in frames[1:]:
+        gold = gold.unionByName(frame)
+    return gold
+
+
+def write_outputs(rows: list[dict[str, Any]], out: Path, title: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(rows, indent=2) + "\n")
+    with open(out / "metrics.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    chart = out / "f1_per_label.png"
+    f1_chart({title: rows}, chart)
+    return [out / "metrics.json", out / "metrics.csv", chart]
+
+
+def f1_chart(results: dict[str, list[dict[str, Any]]], path: Path, *, title: str = "Span F1 per label") -> None:
+    """Grouped horizontal bars: F1 per label (and micro avg) for each named result."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(dict.fromkeys(r["label"] for rows in results.values() for r in rows if r["label"] != "macro avg"))
+    height = 0.8 / max(1, len(results))
+    figure, axes = plt.subplots(figsize=(7, 0.9 + 0.35 * len(labels) * max(1, len(results)) ** 0.5), dpi=90)
+    for n, (name, rows) in enumerate(results.items()):
+        f1 = {r["label"]: r["f1"] for r in rows}
+        positions = [i + n * height for i in range(len(labels))]
+        axes.barh(positions, [f1.get(label, 0.0) for label in labels], height=height, label=name)
+    axes.set_yticks([i + height * (len(results) - 1) / 2 for i in range(len(labels))], labels)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("F1")
+    axes.set_title(title)
+    if len(results) > 1:
+        axes.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'label':<12} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9} {'predicted':>9}"]
+    for row in rows:
+        lines.append(f"{row['label']:<12} {row['precision']:>9.4f} {row['recall']:>9.4f} {row['f1']:>9.4f} {row['support']:>9} {row['predicted']:>9}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status 0, or 2 with a one-line message for bad input."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    args = vars(build_parser().parse_args(argv))
+    options = {name: args.pop(name) for name in list(args) if name in OPTIONS}
+    try:
+        from sparkner.demo import MODEL_PATH
+
+        settings = build_settings(args.get("model") or MODEL_PATH, **options)
+        renames = label_map(args["label_map"])
+        from sparkner.classifier import TokenClassifier
+
+        TokenClassifier.from_settings(settings)  # the model and its options checked before Spark starts
+        for path in args["gold"]:
+            if not Path(path).exists():
+                raise ValueError(f"gold file {path!r} does not exist")
+    except (ValueError, ImportError, ModelLoadError) as error:
+        print(f"sparkner-eval: error: {error}", file=sys.stderr)
+        return 2
+    from sparkner.evaluation import evaluate
+    from sparkner.spark import settings_udf
+
+    spark = local_session("sparkner-eval", args["master"])
+    gold = read_gold(spark, args["gold"], args["gold_format"], args["unit"])
+    predicted = gold.withColumn("entities", settings_udf(settings)("text"))
+    rows = [row.asDict() for row in evaluate(predicted, mode=args["mode"], label_map=renames, ignore_labels=args["eval_ignore_labels"]).collect()]
+    title = f"{Path(settings.model).name} ({settings.aggregation_strategy.value}, {settings.word_boundaries.value})"
+    print(f"Span metrics of {settings.model} ({args['mode']}), {', '.join(args['gold'])}:\n")
+    print(format_table(rows))
+    written = write_outputs(rows, Path(args["out"]), title)
+    print("\nWritten: " + ", ".join(str(path) for path in written))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
