@@ -13,7 +13,7 @@ LTS_STAMP := $(LTS_VENV)/.installed
 TORCH ?= torch==2.13.0
 COMMA := ,
 
-.PHONY: all demo test test-lts test-all venv clean benchmark readme-options lint
+.PHONY: all demo test test-lts test-all venv clean benchmark readme-options lint evaluate
 
 all: test
 
@@ -62,3 +62,7 @@ clean:
 # Throughput: sparkner vs. the pipeline-in-a-UDF recipe vs. the model-only ceiling (needs ../shared).
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench.py --bert-base --out docs/benchmarks.md
+
+# Entity quality of the real model for every strategy and word-boundary mode (needs ../shared).
+evaluate: $(STAMP)
+	$(PY) benchmarks/quality.py --out docs/quality.md

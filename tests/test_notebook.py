@@ -32,4 +32,5 @@ def test_notebook_runs_and_counts_entities():
     assert "Olaf Scholz" in text, "the SQL cell lists real entities"
     for label in ("PER", "ORG", "LOC"):
         assert label in text, f"the count by label shows {label}"
-    assert any("image/png" in o.get("data", {}) for o in outputs), "the chart is drawn"
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2, "the charts are drawn"
+    assert "micro avg" in text, "the evaluation cell prints the metrics"

@@ -25,8 +25,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StringType, StructType
 
-from sparkner.jobs.config import JobConfig, JobError
 from sparkner.evaluation import LabelCounts, add_counts, collect_counts, label_counts, metrics_rows
+from sparkner.jobs.config import JobConfig, JobError
 from sparkner.jobs.summary import RunSummary
 from sparkner.params import OnError, Settings
 from sparkner.schema import entity_fields

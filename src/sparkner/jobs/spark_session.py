@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 
 def local_session(app_name: str, master: str | None = None) -> Any:
-    """`getOrCreate()` (spark-submit's and Databricks' session when there is one), with the Python
-    workers on this very interpreter (`spark.pyspark.python`), so a tool run from a virtual
-    environment finds sparkner in its workers without PYSPARK_PYTHON being set."""
+    """`getOrCreate()` (spark-submit's and Databricks' session when there is one).
+
+    A session started here runs its Python workers on this very interpreter unless
+    PYSPARK_PYTHON says otherwise, so a tool run from a virtual environment finds sparkner in
+    its workers without the variable being set (pyspark itself would start `python3`).
+    """
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName(app_name).config("spark.pyspark.python", sys.executable)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
     # Commit task output only when the whole write succeeds: a killed run leaves no partial files.
