@@ -255,7 +255,6 @@ def option(default: Any, parse: Callable[[Any], Any], help: str, group: str, **d
     return field(default=parse(default), metadata={"option": declared}, repr=not declared.secret)
 
 
-STRATEGY_NAMES = ", ".join(s.value for s in AggregationStrategy)
 DEFAULT_IGNORE_LABELS: tuple[str, ...] = ("O",)
 
 
@@ -378,7 +377,6 @@ OPTIONS: dict[str, Option] = {
     f.name: replace(f.metadata["option"], name=f.name) for f in fields(Settings) if "option" in f.metadata
 }
 TASK_PARAMETER_NAMES = tuple(name for name, declared in OPTIONS.items() if declared.in_parameters)
-DEFAULT_STRATEGY: AggregationStrategy = Settings.aggregation_strategy  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
