@@ -139,7 +139,7 @@ def test_flair_job(spark, taggers, tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"aggregation_strategy": "first"}, "does not take aggregation_strategy 'first' \\(a Flair tagger predicts whole spans"),
+        ({"aggregation_strategy": "average"}, "does not take aggregation_strategy 'average' \\(a Flair tagger predicts whole spans"),
         ({"stride": 16}, "does not take stride 16 \\(Flair reads each text whole"),
         ({"dtype": "bf16"}, "does not take dtype 'bfloat16'"),
         ({"max_batch_tokens": 512}, "does not take max_batch_tokens"),

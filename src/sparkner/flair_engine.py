@@ -97,8 +97,11 @@ class FlairEngine:
     def __init__(self, settings: Settings) -> None:
         _import_flair()
         check_flair_settings(settings)
-        source = sources.resolve(settings.model)
-        if source.kind == "directory" or (source.kind == "hub" and not _HUB_ID.match(settings.model)):
+        try:
+            source = sources.resolve(settings.model)
+        except loading.ModelLoadError:  # a local path that does not exist
+            source = None
+        if source is None or source.kind == "directory" or (source.kind == "hub" and not _HUB_ID.match(settings.model)):
             raise loading.ModelLoadError(
                 f"Flair model {settings.model!r} is not a file; a Flair model is one file (written by "
                 "SequenceTagger.save, or the pytorch_model.bin of a Flair model on the Hub) or a Hub id such as "

@@ -72,7 +72,7 @@ def _missing_local_message(model: str, location: str) -> str:
         where = f"{location!r} (a Unity Catalog volume path) does not exist on this machine; check the catalog, schema and volume names and that the cluster may read the volume"
     else:
         where = f"the local path {location!r} does not exist"
-    return f"Could not load model {model!r}: {where}. Point `model` at a directory with config.json, the weights and the tokenizer files."
+    return f"Could not load model {model!r}: {where}. Point `model` at a directory with config.json, the weights and the tokenizer files (or at a Flair model file)."
 
 
 def default_backend(model: str) -> Backend:
