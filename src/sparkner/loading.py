@@ -85,8 +85,12 @@ def load_tokenizer(model: str, options: LoadOptions) -> Any:
     """
     from transformers import AutoTokenizer
 
+    location = _location(model, options)
+    is_model_folder = os.path.isfile(os.path.join(location, "config.json"))
+    if is_model_folder and not any(os.path.isfile(os.path.join(location, name)) for name in TOKENIZER_FILES):
+        raise ModelLoadError(_tokenizer_files_message(model, "it has no tokenizer files"))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(_location(model, options), use_fast=True, **options.as_kwargs())
+        tokenizer = AutoTokenizer.from_pretrained(location, use_fast=True, **options.as_kwargs())
     except (OSError, ValueError) as error:
         raise ModelLoadError(_not_found_message(model, error)) from error
     if not getattr(tokenizer, "is_fast", False):
@@ -160,15 +164,19 @@ def check_vocabulary(model: str, tokenizer: Any, config: Any) -> None:
     too_small = isinstance(vocab_size, int) and size < vocab_size // 2
     if size > len(specials) + 1 and not too_small:
         return
-    source = sources.resolve(model)
-    present = [name for name in TOKENIZER_FILES if source.is_local and os.path.isfile(os.path.join(source.location, name))]
-    found = f"it holds {', '.join(present)}" if present else "it holds none of " + ", ".join(TOKENIZER_FILES)
     problem = (
         f"its tokenizer has only {size} tokens, all of them special"
         if size <= len(specials) + 1
         else f"its tokenizer has {size} tokens but the model's vocabulary has {vocab_size}"
     )
-    raise ModelLoadError(
+    raise ModelLoadError(_tokenizer_files_message(model, problem))
+
+
+def _tokenizer_files_message(model: str, problem: str) -> str:
+    source = sources.resolve(model)
+    present = [name for name in TOKENIZER_FILES if source.is_local and os.path.isfile(os.path.join(source.location, name))]
+    found = f"it holds {', '.join(present)}" if present else "it holds none of " + ", ".join(TOKENIZER_FILES)
+    return (
         f"model {model!r}: {problem}, so the model would see nonsense ({found}). Save the model's own tokenizer "
         "next to it (AutoTokenizer.from_pretrained(ORIGINAL).save_pretrained(DIR)), so DIR holds tokenizer.json."
     )
