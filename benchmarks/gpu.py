@@ -37,6 +37,8 @@ from pathlib import Path
 
 import torch
 
+os.environ.setdefault("SPARKNER_CACHE_MODELS", "8")  # fp32, fp16 and bf16 copies stay loaded between sections
+
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 from bench import bert_base_model, count_tokens, median_time, run_ceiling  # noqa: E402

@@ -13,16 +13,27 @@ The lock is re-entrant: loading an ONNX model reads the cached tokenizer.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+logger = logging.getLogger("sparkner")
 
 # Entries kept per kind. Models and taggers hold the weights (hundreds of MB each);
-# tokenizers and classifiers are small, but a classifier keeps its model reachable.
-CAPACITY = {"model": 2, "tagger": 2, "tokenizer": 8, "classifier": 4}
+# tokenizers and classifiers are small. SPARKNER_CACHE_MODELS (on the executors:
+# spark.executorEnv.SPARKNER_CACHE_MODELS) raises the model count for a process that really
+# alternates between more models; past it, the least recently used model is loaded again
+# when its turn comes.
+CAPACITY = {
+    "model": int(os.environ.get("SPARKNER_CACHE_MODELS", "2")),
+    "tagger": int(os.environ.get("SPARKNER_CACHE_MODELS", "2")),
+    "tokenizer": 8,
+    "classifier": 4,
+}
 
 
 class WorkerCache:
@@ -41,7 +52,8 @@ class WorkerCache:
             value = load()
             entries[key] = value
             while len(entries) > self.capacity[kind]:
-                entries.popitem(last=False)
+                dropped, _ = entries.popitem(last=False)
+                logger.info("sparkner: worker cache holds %d %ss at most; dropped the least recently used %s", self.capacity[kind], kind, dropped)
             return value
 
     def keys(self, kind: str) -> list[Hashable]:
