@@ -13,7 +13,7 @@ LTS_STAMP := $(LTS_VENV)/.installed
 TORCH ?= torch==2.13.0
 COMMA := ,
 
-.PHONY: all demo test test-lts test-all venv clean benchmark readme-options lint evaluate
+.PHONY: all demo test test-lts test-all venv clean benchmark readme-options lint evaluate wheel
 
 all: test
 
@@ -36,7 +36,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m sparkner.jobs --master "local[2]" \
-		--input examples/sample_docs.jsonl --input-format json --text-col text --id-col doc_id \
+		--input src/sparkner/demo/sample_docs.jsonl --input-format json --text-col text --id-col doc_id \
 		--output output/demo --mode overwrite --aggregation-strategy first --show 40
 
 # Flair needs transformers < 5, so its tests run in the LTS environment only.
@@ -66,3 +66,7 @@ benchmark: $(STAMP)
 # Entity quality of the real model for every strategy and word-boundary mode (needs ../shared).
 evaluate: $(STAMP)
 	$(PY) benchmarks/quality.py --out docs/quality.md
+
+# The wheel to install on a cluster or in another environment (dist/sparkner-<version>-py3-none-any.whl).
+wheel: $(STAMP)
+	$(PY) -m pip wheel --no-deps --wheel-dir dist .

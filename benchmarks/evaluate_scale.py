@@ -30,6 +30,13 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def jvm_heap_mib(spark) -> float:
+    """The driver JVM's heap in use after a garbage collection (RSS alone keeps what the heap once took)."""
+    runtime = spark.sparkContext._jvm.java.lang.Runtime.getRuntime()
+    spark.sparkContext._jvm.java.lang.System.gc()
+    return (runtime.totalMemory() - runtime.freeMemory()) / 2**20
+
+
 def jvm_pid() -> int:
     children = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(os.getpid())], capture_output=True, text=True).stdout
     return next(int(line.split()[0]) for line in children.splitlines() if "java" in line)
@@ -46,24 +53,24 @@ def synthetic(spark, rows: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000, 1_000_000])
     args = parser.parse_args()
     spark = local_session("sparkner-evaluate-scale", "local[2]")
     spark.sparkContext.setLogLevel("ERROR")
     java = jvm_pid()
     synthetic(spark, 1000).count()
     sparkner.evaluate(synthetic(spark, 1000)).collect()  # warm-up: Python workers start
-    print("| rows | seconds | rows/s | driver Python RSS before -> after (MiB) | driver JVM RSS before -> after (MiB) | micro F1 |")
-    print("|---|---|---|---|---|---|")
+    print("| rows | seconds | rows/s | driver Python RSS before -> after (MiB) | driver JVM RSS before -> after (MiB) | JVM heap in use after GC, before -> after (MiB) | micro F1 |")
+    print("|---|---|---|---|---|---|---|")
     for rows in args.rows:
-        python_before, java_before = rss_mib(os.getpid()), rss_mib(java)
+        python_before, java_before, heap_before = rss_mib(os.getpid()), rss_mib(java), jvm_heap_mib(spark)
         started = time.perf_counter()
         table = sparkner.evaluate(synthetic(spark, rows)).collect()
         seconds = time.perf_counter() - started
         micro = next(r for r in table if r["label"] == "micro avg")
         print(
             f"| {rows:,} | {seconds:.1f} | {rows / seconds:,.0f} | {python_before:.0f} -> {rss_mib(os.getpid()):.0f} "
-            f"| {java_before:.0f} -> {rss_mib(java):.0f} | {micro['f1']:.4f} |",
+            f"| {java_before:.0f} -> {rss_mib(java):.0f} | {heap_before:.0f} -> {jvm_heap_mib(spark):.0f} | {micro['f1']:.4f} |",
             flush=True,
         )
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from parity import assert_same_entities
 
+from sparkner import SAMPLE_DOCS
 from sparkner.jobs.cli import main
 from sparkner.jobs.config import demo_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "examples" / "sample_docs.jsonl"
+SAMPLE = Path(SAMPLE_DOCS)
 
 
 def job(*args: str) -> int:
@@ -231,3 +232,21 @@ def test_gold_column_puts_span_metrics_in_the_summary(spark, tmp_path):
     assert quality["PER"]["true_positives"] == 1 and quality["LOC"]["true_positives"] == 1
     assert quality["micro avg"]["support"] == 3
     assert main(["--input", str(source), "--input-format", "json", "--gold-col", "nope", "--output", str(tmp_path / "o2")]) == 2
+
+
+def test_summary_separates_start_up_and_loading_and_keeps_every_run(spark, tmp_path):
+    out = tmp_path / "out"
+    assert job("--output", str(out), "--mode", "overwrite") == 0
+    runs = sorted(out.glob("_sparkner_summary-*.json"))
+    latest = json.loads((out / "_sparkner_summary.json").read_text())
+    assert len(runs) >= 1 and json.loads(runs[-1].read_text()) == latest, "one file per run, named by its start, plus the latest"
+    assert latest["model_load_seconds"] > 0 and latest["processing_seconds"] > 0
+    assert latest["wall_seconds"] >= latest["startup_seconds"] + latest["model_load_seconds"] + latest["processing_seconds"] - 0.01
+    assert latest["tokens_per_second"] == pytest.approx(latest["tokens"] / latest["processing_seconds"], rel=0.01)
+
+
+def test_explode_can_keep_the_text(spark, tmp_path):
+    out = tmp_path / "out"
+    assert job("--output", str(out), "--explode", "--keep-text") == 0
+    rows = spark.read.parquet(str(out)).where("entity_group is not null").collect()
+    assert "text" in rows[0].asDict() and all(row["text"][row["start"] : row["end"]] == row["word"] for row in rows)

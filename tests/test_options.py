@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import sparkner
 from sparkner import ModelLoadError, TokenClassifier, sources
 from sparkner.cache import WorkerCache
 from sparkner.jobs.cli import main
@@ -19,7 +20,7 @@ from sparkner.jobs.config import build_parser, parse_args
 from sparkner.params import OPTIONS, build_settings, readme_blocks
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample_docs.jsonl"
+SAMPLE = Path(sparkner.SAMPLE_DOCS)
 # One value per option other than its default, as a user would write it, and as a job flag.
 EXAMPLES = {
     "aggregation_strategy": ("max", ["--aggregation-strategy", "max"]),

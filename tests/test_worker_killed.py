@@ -21,7 +21,7 @@ from parity import assert_same_entities
 import sparkner
 from sparkner import TokenClassifier
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample_docs.jsonl"
+SAMPLE = Path(sparkner.SAMPLE_DOCS)
 
 SCRIPT = textwrap.dedent(
     """

@@ -16,6 +16,7 @@ from typing import Any
 
 from sparkner.classifier import TokenClassifier
 from sparkner.demo import MODEL_PATH as DEMO_MODEL
+from sparkner.demo import SAMPLE_DOCS, SAMPLE_GOLD
 from sparkner.loading import ModelLoadError
 from sparkner.params import AggregationStrategy
 
@@ -30,6 +31,8 @@ _SPARK_NAMES = {
 
 __all__ = [
     "DEMO_MODEL",
+    "SAMPLE_DOCS",
+    "SAMPLE_GOLD",
     "AggregationStrategy",
     "ModelLoadError",
     "TokenClassifier",

@@ -77,7 +77,16 @@ def _texts(batch: pd.Series) -> list[str | None]:
     return [as_text(value) for value in batch]
 
 
+def _quiet_worker() -> None:
+    """No transformers progress bars ("Loading weights") from the workers: they would interleave with
+    Spark's own progress on the driver's terminal."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
 def _worker_setup(settings: Settings) -> TokenClassifier:
+    _quiet_worker()
     classifier = worker_classifier(settings)
     if classifier.device.type == "cpu":
         _limit_cpu_threads()

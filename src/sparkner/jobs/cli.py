@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
+import time
 
 from sparkner.classifier import TokenClassifier
 from sparkner.jobs.config import JobError, parse_args
@@ -16,6 +16,7 @@ logger = logging.getLogger("sparkner.job")
 
 def main(argv: list[str] | None = None) -> int:
     """Run the job; exit status 0 on success, 2 for a problem with the input or settings."""
+    command_started = time.time()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("py4j", "httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -26,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     except (JobError, ValueError, ImportError, ModelLoadError) as error:
         print(f"sparkner-job: error: {error}", file=sys.stderr)
         return 2
-    from sparkner.jobs.run import default_summary_path, run_job, write_examples_table
+    from sparkner.jobs.run import default_summary_path, run_job, write_examples_table, write_summary
 
     spark = local_session("sparkner-job", config.master)
     try:
-        summary = run_job(spark, config, settings)
+        summary = run_job(spark, config, settings, command_started=command_started)
     except (JobError, ValueError, ModelLoadError) as error:
         print(f"sparkner-job: error: {error}", file=sys.stderr)
         return 2
@@ -40,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     print(summary.to_json())
     path = default_summary_path(config)
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(summary.to_json() + "\n")
-        logger.info("summary written to %s", path)
+        own, latest = write_summary(summary, path)
+        logger.info("summary written to %s (latest: %s)", own, latest)
     return 0

@@ -47,6 +47,7 @@ class JobConfig:
     model: str | None = None
     token_file: str | None = None
     explode: bool = False
+    keep_text: bool = False
     chunk_rows: int | None = None
     summary_path: str | None = None
     show: int = 0
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--partition-by", type=_list, help="comma-separated output partition columns")
     sink.add_argument("--mode", choices=MODES, help="error (default: refuse existing output), overwrite, append, incremental")
     sink.add_argument("--explode", action="store_true", help="one row per entity (with the id) instead of one array per document")
+    sink.add_argument("--keep-text", action="store_true", help="with --explode: keep the text column, so text[start:end] can be read from the output")
     sink.add_argument("--chunk-rows", type=int, help="incremental mode: commit every N new documents, so a killed run keeps its progress")
     sink.add_argument("--summary-path", help="where to write the run summary JSON (default: inside a path output)")
     sink.add_argument("--show", type=int, help="print a table of the first N entities found at the end")

@@ -12,6 +12,7 @@ Modes:
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import threading
@@ -114,7 +115,8 @@ def shape_output(result: DataFrame, config: JobConfig, settings: Settings) -> Da
     Exploded output keeps a document that has no entities as one row with null
     entity fields, so the document still counts as processed.
     """
-    others = [name for name in result.columns if name not in (NER_COLUMN, config.text_col)]
+    dropped = (NER_COLUMN,) if config.keep_text else (NER_COLUMN, config.text_col)
+    others = [name for name in result.columns if name not in dropped]
     # With --on-error null, why a text failed is kept next to its (null) entities.
     error = [F.col(f"{NER_COLUMN}.error").alias("error")] if settings.on_error is OnError.NULL else []
     fields = entity_fields(settings.aggregation_strategy)
@@ -164,9 +166,20 @@ def _progress(spark: SparkSession) -> ProgressReporter | None:
     return reporter
 
 
-def run_job(spark: SparkSession, config: JobConfig, settings: Settings) -> RunSummary:
+def load_model_everywhere(spark: SparkSession, settings: Settings) -> float:
+    """Load the model into every task slot's Python worker with a one-row-per-slot job, and say how
+    long that took, so the run's rates count processing only (workers are reused across tasks)."""
+    started = time.time()
+    slots = max(1, spark.sparkContext.defaultParallelism)
+    warm_up = spark.range(slots, numPartitions=slots).select(ner_stats_udf(settings)(F.lit("warm up")).alias("w"))
+    warm_up.write.format("noop").mode("overwrite").save()
+    return time.time() - started
+
+
+def run_job(spark: SparkSession, config: JobConfig, settings: Settings, *, command_started: float | None = None) -> RunSummary:
     """Run the job with `settings` already validated on the driver (see `cli.main`)."""
     started = time.time()
+    command_started = command_started or started
     source = read_input(spark, config)
     existing = read_output(spark, config)
     target = config.output_table or config.output
@@ -188,6 +201,10 @@ def run_job(spark: SparkSession, config: JobConfig, settings: Settings) -> RunSu
         if config.chunk_rows:
             chunks = max(1, math.ceil(rows_total / config.chunk_rows))
     summary = RunSummary(model=settings.model, mode=config.mode, output=target, rows_skipped_existing=skipped)
+    summary.started_at = datetime.datetime.fromtimestamp(command_started, datetime.timezone.utc).isoformat(timespec="seconds")
+    summary.startup_seconds = round(started - command_started, 3)
+    summary.model_load_seconds = round(load_model_everywhere(spark, settings), 3)
+    processing_started = time.time()
     gold_counts: dict[str, LabelCounts] = {}
     udf = ner_stats_udf(settings)
     mode = {"error": "errorifexists", "overwrite": "overwrite"}.get(config.mode, "append")
@@ -212,7 +229,7 @@ def run_job(spark: SparkSession, config: JobConfig, settings: Settings) -> RunSu
     finally:
         if reporter is not None:
             reporter.stop()
-    summary.finish(time.time() - started)
+    summary.finish(time.time() - processing_started, time.time() - command_started)
     if config.gold_col:
         summary.quality = metrics_rows(gold_counts)
     return summary
@@ -230,6 +247,18 @@ def default_summary_path(config: JobConfig) -> str | None:
     if config.output and _is_local(config.output):
         return f"{config.output.removeprefix('file:').rstrip('/')}/_sparkner_summary.json"
     return None
+
+
+def write_summary(summary: RunSummary, path: str) -> list[Path]:
+    """The run's own summary, named by its start time, and a copy at `path` (the latest run's)."""
+    latest = Path(path)
+    stamp = summary.started_at.replace(":", "").replace("+0000", "Z")
+    own = latest.with_name(f"{latest.stem}-{stamp}{latest.suffix}")
+    latest.parent.mkdir(parents=True, exist_ok=True)
+    text = summary.to_json() + "\n"
+    own.write_text(text)
+    latest.write_text(text)
+    return [own, latest]
 
 
 def write_examples_table(summary: RunSummary) -> str:

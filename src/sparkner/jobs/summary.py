@@ -26,7 +26,11 @@ class RunSummary:
     entities_per_label: dict[str, int] = field(default_factory=dict)
     multi_window_documents: int = 0
     tokens: int = 0
-    wall_seconds: float = 0.0
+    started_at: str = ""  # UTC, ISO 8601
+    startup_seconds: float = 0.0  # from the command's start until Spark and the driver's checks were ready
+    model_load_seconds: float = 0.0  # loading the model into every task slot's Python worker (a warm-up job)
+    processing_seconds: float = 0.0  # reading, classifying and writing: what the rates below divide by
+    wall_seconds: float = 0.0  # all of it
     rows_per_second: float = 0.0
     tokens_per_second: float = 0.0
     examples: list[dict[str, Any]] = field(default_factory=list)
@@ -67,8 +71,11 @@ class RunSummary:
             example.update(label=entity[label], word=entity["word"], score=entity["score"], start=entity["start"], end=entity["end"])
             self.examples.append(example)
 
-    def finish(self, seconds: float) -> None:
-        self.wall_seconds = round(seconds, 3)
+    def finish(self, processing_seconds: float, wall_seconds: float) -> None:
+        """Rates of the processing itself: start-up and model loading are reported on their own."""
+        self.processing_seconds = round(processing_seconds, 3)
+        self.wall_seconds = round(wall_seconds, 3)
+        seconds = processing_seconds
         self.rows_per_second = round(self.rows_in / seconds, 2) if seconds > 0 else 0.0
         self.tokens_per_second = round(self.tokens / seconds, 1) if seconds > 0 else 0.0
 
