@@ -20,7 +20,7 @@ import json
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from sparkner.runtimes import RUNTIMES, Runtime
@@ -442,7 +442,7 @@ def build_settings(model: Any, *, parameters: Any = None, **options: Any) -> Set
         if name in options and options[name] != value:
             raise ValueError(f"{name} is given twice, as {options[name]!r} and in parameters as {value!r}; give it once")
         options[name] = value
-    values = {name: declared.parse(options[name]) if name in options else _default(name) for name, declared in OPTIONS.items()}
+    values = {name: declared.parse(options.get(name, declared.default)) for name, declared in OPTIONS.items()}
     if values["dtype"] in DEPRECATED_DTYPES:
         values["runtime"], values["dtype"] = _split_deprecated_dtype(values["dtype"], options.get("runtime"))
     model = str(model)
@@ -450,11 +450,6 @@ def build_settings(model: Any, *, parameters: Any = None, **options: Any) -> Set
     settings = Settings(model=model, **values)
     check_runtime(settings)
     return settings
-
-
-def _default(name: str) -> Any:
-    declared = next(f for f in fields(Settings) if f.name == name)
-    return declared.default if declared.default is not MISSING else None
 
 
 def _split_deprecated_dtype(dtype: str, runtime: Any) -> tuple[str, str]:
