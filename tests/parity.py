@@ -14,11 +14,26 @@ def as_plain(entity: dict[str, Any]) -> dict[str, Any]:
     return {key: (float(value) if key == "score" else value) for key, value in entity.items()}
 
 
+def merge_tie(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Two overlapping entities of the same label and length whose scores differ by less than the
+    tolerance: which one the window merge keeps (higher score wins) is decided by float rounding of
+    the batch shapes, in the pipeline as in sparkner, so either is the pipeline's answer."""
+    length = mine["end"] - mine["start"]
+    return (
+        mine.get("entity_group") == theirs.get("entity_group")
+        and length == theirs["end"] - theirs["start"]
+        and abs(mine["start"] - theirs["start"]) < length
+        and abs(mine["score"] - theirs["score"]) <= SCORE_TOLERANCE
+    )
+
+
 def assert_same_entities(ours: list[dict[str, Any]], reference: list[dict[str, Any]], context: str = "") -> None:
     reference = [as_plain(entity) for entity in reference]
     assert len(ours) == len(reference), f"{context}: {len(ours)} entities vs pipeline {len(reference)}\nours={ours}\nref={reference}"
     for position, (mine, theirs) in enumerate(zip(ours, reference)):
         assert set(mine) == set(theirs), f"{context} #{position}: keys {sorted(mine)} vs {sorted(theirs)}"
+        if mine["start"] != theirs["start"] and "entity_group" in mine and merge_tie(mine, theirs):
+            continue
         for key in theirs:
             if key == "score":
                 assert abs(mine[key] - theirs[key]) <= SCORE_TOLERANCE, f"{context} #{position}: {mine} vs {theirs}"
