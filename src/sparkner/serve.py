@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from sparkner.cache import WORKER_CACHE
 from sparkner.classifier import TokenClassifier
 from sparkner.params import OPTIONS, OnError, Settings, build_settings, parse_task_parameters
 from sparkner.results import Entity, TextResult
@@ -174,8 +175,6 @@ class Service:
         self.load_error: BaseException | None = None
         self.load_started = time.monotonic()
         self.load_seconds_estimate = 10.0
-        self._classifiers: dict[str, TokenClassifier] = {}
-        self._classifiers_lock = threading.Lock()
 
     def load(self) -> None:
         """Load the weights (in a background thread at start-up)."""
@@ -190,15 +189,12 @@ class Service:
             logger.info("sparkner serve: %s loaded in %.1f s", self.model_id, time.monotonic() - self.load_started)
 
     def classifier(self, parameters: Mapping[str, Any]) -> TokenClassifier:
-        """The classifier for a request's parameters (validated as the library validates them)."""
-        key = json.dumps(parameters, sort_keys=True)
-        with self._classifiers_lock:
-            if key not in self._classifiers:
-                options = {name: getattr(self.settings, name) for name in OPTIONS if not OPTIONS[name].secret}
-                options.update(parameters)
-                settings = build_settings(self.settings.model, token=self.settings.token, **options)
-                self._classifiers[key] = TokenClassifier.from_settings(settings)  # tokenizer, window, stride checked
-            return self._classifiers[key]
+        """The classifier for a request's parameters (validated as the library validates them), from the
+        bounded worker cache: clients sending ever new parameters cannot grow the server without bound."""
+        options = {name: getattr(self.settings, name) for name in OPTIONS if not OPTIONS[name].secret}
+        options.update(parameters)
+        settings = build_settings(self.settings.model, token=self.settings.token, **options)
+        return WORKER_CACHE.get("classifier", settings, lambda: TokenClassifier.from_settings(settings))
 
     def check_token(self, authorization: str | None) -> None:
         if self.token is None:
