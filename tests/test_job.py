@@ -250,3 +250,35 @@ def test_explode_can_keep_the_text(spark, tmp_path):
     assert job("--output", str(out), "--explode", "--keep-text") == 0
     rows = spark.read.parquet(str(out)).where("entity_group is not null").collect()
     assert "text" in rows[0].asDict() and all(row["text"][row["start"] : row["end"]] == row["word"] for row in rows)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stopped_run_says_what_it_kept_in_one_line(spark, tmp_path, signum, status):
+    """Ctrl-C or SIGTERM mid-run: Spark's work is cancelled, the committed chunks stay, one line says
+    so (no stack traces), exit 130/143; a rerun finishes with every id once."""
+    many = tmp_path / "many.jsonl"
+    docs = [json.loads(line) for line in SAMPLE.open()]
+    with many.open("w") as handle:
+        for copy in range(8):
+            for doc in docs:
+                handle.write(json.dumps({"doc_id": f"{doc['doc_id']}-{copy}", "text": doc["text"]}) + "\n")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "sparkner.jobs", "--master", "local[1]", "--input", str(many), "--input-format", "json",
+               "--id-col", "doc_id", "--output", str(out), "--mode", "incremental", "--chunk-rows", "30"]
+    process = subprocess.Popen(command, env={**os.environ, "PYSPARK_PYTHON": sys.executable}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None and len(list(out.glob("*.parquet"))) < 2:
+        time.sleep(0.3)
+    assert process.poll() is None, "the run should still be going when it is stopped"
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == status, stderr[-3000:]
+    assert "Traceback" not in stderr and "Py4J" not in stderr, stderr[-3000:]
+    [line] = [line for line in stderr.splitlines() if line.startswith("sparkner-job: stopped")]
+    assert f"stopped by {signal.Signals(signum).name}" in line and "were committed and kept; rerun the same command" in line
+    kept = spark.read.parquet(str(out)).count()
+    assert 0 < kept < len(docs) * 8
+    rerun = subprocess.run(command, env={**os.environ, "PYSPARK_PYTHON": sys.executable}, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    result = spark.read.parquet(str(out))
+    assert result.count() == result.select("doc_id").distinct().count() == len(docs) * 8

@@ -8,6 +8,7 @@ import time
 
 from sparkner.classifier import TokenClassifier
 from sparkner.jobs.config import JobError, parse_args
+from sparkner.jobs.progress import JobProgress, Stopped, stop_on_signals
 from sparkner.jobs.spark_session import local_session
 from sparkner.loading import ModelLoadError
 
@@ -30,11 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     from sparkner.jobs.run import default_summary_path, run_job, write_examples_table, write_summary
 
     spark = local_session("sparkner-job", config.master)
+    progress = JobProgress()
     try:
-        summary = run_job(spark, config, settings, command_started=command_started)
+        with stop_on_signals(spark, progress):
+            summary = run_job(spark, config, settings, command_started=command_started, progress=progress)
     except (JobError, ValueError, ModelLoadError) as error:
         print(f"sparkner-job: error: {error}", file=sys.stderr)
         return 2
+    except Stopped as stopped:
+        print(f"sparkner-job: stopped by {stopped.name}; {progress.kept(config)}", file=sys.stderr)
+        return 128 + stopped.signum
     if config.show:
         print(f"\nEntities found (first {config.show}):\n{write_examples_table(summary)}\n")
     print("Run summary:")

@@ -28,6 +28,7 @@ from pyspark.sql.types import ArrayType, MapType, StringType, StructType
 
 from sparkner.evaluation import LabelCounts, add_counts, collect_counts, label_counts, metrics_rows
 from sparkner.jobs.config import JobConfig, JobError
+from sparkner.jobs.progress import JobProgress
 from sparkner.jobs.summary import RunSummary
 from sparkner.params import OnError, Settings
 from sparkner.schema import entity_fields
@@ -176,8 +177,12 @@ def load_model_everywhere(spark: SparkSession, settings: Settings) -> float:
     return time.time() - started
 
 
-def run_job(spark: SparkSession, config: JobConfig, settings: Settings, *, command_started: float | None = None) -> RunSummary:
-    """Run the job with `settings` already validated on the driver (see `cli.main`)."""
+def run_job(
+    spark: SparkSession, config: JobConfig, settings: Settings, *, command_started: float | None = None, progress: JobProgress | None = None
+) -> RunSummary:
+    """Run the job with `settings` already validated on the driver (see `cli.main`); `progress` hears of
+    each committed chunk (what a stopped run keeps)."""
+    progress = progress or JobProgress()
     started = time.time()
     command_started = command_started or started
     source = read_input(spark, config)
@@ -206,17 +211,23 @@ def run_job(spark: SparkSession, config: JobConfig, settings: Settings, *, comma
     summary.model_load_seconds = round(load_model_everywhere(spark, settings), 3)
     processing_started = time.time()
     gold_counts: dict[str, LabelCounts] = {}
+    progress.chunks = chunks
     udf = ner_stats_udf(settings)
     mode = {"error": "errorifexists", "overwrite": "overwrite"}.get(config.mode, "append")
     reporter = _progress(spark)
     try:
         for chunk in range(chunks):
+            progress.check()
             part = todo if chunks == 1 else todo.where(F.pmod(F.xxhash64(config.id_col), F.lit(chunks)) == chunk)
             result = part.withColumn(NER_COLUMN, udf(config.text_col)).persist(StorageLevel.MEMORY_AND_DISK)
             try:
                 output = shape_output(result, config, settings)
                 write(output, config, mode if chunk == 0 else "append")
-                summary.add_chunk(result, config.text_col, NER_COLUMN, rows_out=output.count())
+                rows_out = output.count()
+                progress.chunks_written += 1
+                progress.rows_written += rows_out
+                summary.add_chunk(result, config.text_col, NER_COLUMN, rows_out=rows_out)
+                progress.check()
                 if config.gold_col:
                     gold_counts = add_counts(gold_counts, chunk_label_counts(result, config.gold_col))
                 if config.show and len(summary.examples) < config.show:
