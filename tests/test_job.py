@@ -181,17 +181,28 @@ def test_duplicate_ids_refused_in_incremental_mode(tmp_path, capsys):
     assert "id column 'doc_id' has duplicates (e.g. 'doc-001')" in capsys.readouterr().err
 
 
-def test_killed_run_then_rerun_gives_every_id_exactly_once(spark, tmp_path):
-    """A real process, killed once its first chunks are committed, then run again."""
+def copies_of_the_sample(tmp_path: Path, copies: int) -> tuple[Path, int]:
+    """The sample documents `copies` times over with unique ids, and how many rows that is."""
     many = tmp_path / "many.jsonl"
     docs = [json.loads(line) for line in SAMPLE.open()]
     with many.open("w") as handle:
-        for copy in range(6):
+        for copy in range(copies):
             for doc in docs:
                 handle.write(json.dumps({"doc_id": f"{doc['doc_id']}-{copy}", "text": doc["text"]}) + "\n")
+    return many, len(docs) * copies
+
+
+def incremental_job_command(source: Path, out: Path) -> list[str]:
+    """The job as its own process, committing every ~30 documents."""
+    return [sys.executable, "-m", "sparkner.jobs", "--master", "local[1]", "--input", str(source), "--input-format", "json",
+            "--id-col", "doc_id", "--output", str(out), "--mode", "incremental", "--chunk-rows", "30"]
+
+
+def test_killed_run_then_rerun_gives_every_id_exactly_once(spark, tmp_path):
+    """A real process, killed once its first chunks are committed, then run again."""
+    many, total = copies_of_the_sample(tmp_path, 6)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "sparkner.jobs", "--master", "local[1]", "--input", str(many), "--input-format", "json",
-               "--id-col", "doc_id", "--output", str(out), "--mode", "incremental", "--chunk-rows", "30"]
+    command = incremental_job_command(many, out)
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 240
@@ -203,11 +214,11 @@ def test_killed_run_then_rerun_gives_every_id_exactly_once(spark, tmp_path):
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     done_before = spark.read.parquet(str(out)).count()
-    assert 0 < done_before < len(docs) * 6
+    assert 0 < done_before < total
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     result = spark.read.parquet(str(out))
-    assert result.count() == result.select("doc_id").distinct().count() == len(docs) * 6
+    assert result.count() == result.select("doc_id").distinct().count() == total
     clean = tmp_path / "clean"
     assert main(["--input", str(many), "--input-format", "json", "--id-col", "doc_id", "--output", str(clean)]) == 0
     resumed, reference = rows(spark, out), rows(spark, clean)
@@ -256,15 +267,9 @@ def test_explode_can_keep_the_text(spark, tmp_path):
 def test_a_stopped_run_says_what_it_kept_in_one_line(spark, tmp_path, signum, status):
     """Ctrl-C or SIGTERM mid-run: Spark's work is cancelled, the committed chunks stay, one line says
     so (no stack traces), exit 130/143; a rerun finishes with every id once."""
-    many = tmp_path / "many.jsonl"
-    docs = [json.loads(line) for line in SAMPLE.open()]
-    with many.open("w") as handle:
-        for copy in range(8):
-            for doc in docs:
-                handle.write(json.dumps({"doc_id": f"{doc['doc_id']}-{copy}", "text": doc["text"]}) + "\n")
+    many, total = copies_of_the_sample(tmp_path, 8)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "sparkner.jobs", "--master", "local[1]", "--input", str(many), "--input-format", "json",
-               "--id-col", "doc_id", "--output", str(out), "--mode", "incremental", "--chunk-rows", "30"]
+    command = incremental_job_command(many, out)
     process = subprocess.Popen(command, env={**os.environ, "PYSPARK_PYTHON": sys.executable}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None and len(list(out.glob("*.parquet"))) < 2:
@@ -277,8 +282,8 @@ def test_a_stopped_run_says_what_it_kept_in_one_line(spark, tmp_path, signum, st
     [line] = [line for line in stderr.splitlines() if line.startswith("sparkner-job: stopped")]
     assert f"stopped by {signal.Signals(signum).name}" in line and "were committed and kept; rerun the same command" in line
     kept = spark.read.parquet(str(out)).count()
-    assert 0 < kept < len(docs) * 8
+    assert 0 < kept < total
     rerun = subprocess.run(command, env={**os.environ, "PYSPARK_PYTHON": sys.executable}, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     result = spark.read.parquet(str(out))
-    assert result.count() == result.select("doc_id").distinct().count() == len(docs) * 8
+    assert result.count() == result.select("doc_id").distinct().count() == total
