@@ -3,10 +3,11 @@ taggers, tokenizers and the classifiers built on them.
 
 Shaped like `pyspark.ml.model_cache.ModelCache`: one place, one lock, least recently
 used entries evicted past a small capacity per kind. A notebook that tries float32,
-bfloat16 and int8 one after the other therefore keeps at most `CAPACITY["model"]`
+bfloat16 and int8 one after the other therefore keeps about `CAPACITY["model"]`
 copies of weights alive in each worker, not one per try. Engines look their model up
-here on every batch (a dict lookup), so an evicted model is really freed once the
-classifiers that used it are evicted too.
+here on every batch (a dict lookup) and let go of an evicted one on their next batch;
+a worker's classifiers (`spark.worker_classifier`) are cached here under the same bound,
+so an evicted classifier no longer holds its model either.
 
 The lock is re-entrant: loading an ONNX model reads the cached tokenizer.
 """
@@ -24,16 +25,13 @@ T = TypeVar("T")
 logger = logging.getLogger("sparkner")
 
 # Entries kept per kind. Models and taggers hold the weights (hundreds of MB each);
-# tokenizers and classifiers are small. SPARKNER_CACHE_MODELS (on the executors:
-# spark.executorEnv.SPARKNER_CACHE_MODELS) raises the model count for a process that really
-# alternates between more models; past it, the least recently used model is loaded again
+# tokenizers are small. A classifier keeps its model while it is cached, so classifiers are
+# bounded like models. SPARKNER_CACHE_MODELS (on the executors:
+# spark.executorEnv.SPARKNER_CACHE_MODELS) raises the count for a process that really
+# alternates between more models; past it, the least recently used one is loaded again
 # when its turn comes.
-CAPACITY = {
-    "model": int(os.environ.get("SPARKNER_CACHE_MODELS", "2")),
-    "tagger": int(os.environ.get("SPARKNER_CACHE_MODELS", "2")),
-    "tokenizer": 8,
-    "classifier": 4,
-}
+MODELS = int(os.environ.get("SPARKNER_CACHE_MODELS", "2"))
+CAPACITY = {"model": MODELS, "tagger": MODELS, "classifier": MODELS, "tokenizer": 8}
 
 
 class WorkerCache:
