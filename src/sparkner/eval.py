@@ -19,10 +19,10 @@ from typing import Any
 
 from sparkner.evaluation import METRIC_COLUMNS, MODES
 from sparkner.gold import UNITS
-from sparkner.jobs.config import _list, add_option_flags
+from sparkner.jobs.config import add_option_flags
 from sparkner.jobs.spark_session import local_session
 from sparkner.loading import ModelLoadError
-from sparkner.params import OPTIONS, build_settings
+from sparkner.params import OPTIONS, build_settings, comma_list
 
 FORMATS = ("auto", "conll", "spans")
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--unit", choices=UNITS, default="sentence", help="CoNLL files: one text per sentence or per -DOCSTART- document")
     parser.add_argument("--mode", choices=MODES, default="exact", help="exact spans (seqeval) or overlapping spans")
     parser.add_argument("--label-map", default=None, help='rename gold labels: "PERSON=PER,GPE=LOC" or a JSON object')
-    parser.add_argument("--eval-ignore-labels", type=_list, default=None, help="labels left out of the metrics on both sides")
+    parser.add_argument("--eval-ignore-labels", type=comma_list, default=None, help="labels left out of the metrics on both sides")
     parser.add_argument("--out", default="sparkner-eval", help="folder for metrics.json, metrics.csv and f1_per_label.png")
     parser.add_argument("--master", default=None, help="Spark master when not launched by spark-submit (default local[*])")
     add_option_flags(parser.add_argument_group("sparkner options (see the README's option table)"))

@@ -17,10 +17,12 @@ from __future__ import annotations
 import difflib
 import enum
 import json
+import os
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from sparkner.runtimes import RUNTIMES, Runtime
@@ -219,12 +221,27 @@ def _token(value: Any) -> str | bool | None:
     return value
 
 
-def _labels_flag(text: str) -> list[str]:
-    """'a,b' -> ['a', 'b']; a JSON list is accepted too; '' -> []."""
+def comma_list(text: str) -> list[str]:
+    """A list given on a command line or in a config file: 'a,b' -> ['a', 'b']; a JSON list is
+    accepted too; '' -> []."""
     text = text.strip()
     if text.startswith("["):
         return list(json.loads(text))
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def read_secret(path: str | None, variable: str | None = None) -> str | None:
+    """A token from a file (never from a command line, where logs and process lists would show it),
+    else from the environment variable `variable` if one is named; a missing or empty file is an error."""
+    if path is None:
+        return (os.environ.get(variable) or None) if variable else None
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ValueError(f"token file {path!r} does not exist")
+    token = file.read_text().strip()
+    if not token:
+        raise ValueError(f"token file {path!r} is empty")
+    return token
 
 
 # -- the declaration ---------------------------------------------------------------------------
@@ -291,7 +308,7 @@ class Settings:
         "default `[\"O\"]`",
         "task",
         in_parameters=True,
-        cli_type=_labels_flag,
+        cli_type=comma_list,
     )
     stride: int | None = option(
         None, parse_stride, "tokens shared by consecutive windows of a long text (see Long texts)", "task", in_parameters=True, cli_type=int

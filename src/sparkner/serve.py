@@ -27,19 +27,17 @@ import contextlib
 import hmac
 import json
 import logging
-import os
 import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from sparkner.cache import WORKER_CACHE
 from sparkner.classifier import TokenClassifier
-from sparkner.params import OPTIONS, OnError, Settings, build_settings, parse_task_parameters
+from sparkner.params import OPTIONS, OnError, Settings, build_settings, parse_task_parameters, read_secret
 from sparkner.results import Entity, TextResult
 
 logger = logging.getLogger("sparkner.serve")
@@ -319,15 +317,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-mb", type=float, default=64.0, help="approximate size of the cache at most")
     add_option_flags(parser.add_argument_group("sparkner options: the server's defaults (see the README's option table)"))
     return parser
-
-
-def read_secret(path: str | None, variable: str) -> str | None:
-    if path is None:
-        return os.environ.get(variable) or None
-    token = Path(path).expanduser().read_text().strip()
-    if not token:
-        raise ValueError(f"token file {path!r} is empty")
-    return token
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkner.demo import MODEL_PATH
-from sparkner.params import OPTIONS, Option, Settings, build_settings, unknown_option_message
+from sparkner.params import OPTIONS, Option, Settings, build_settings, comma_list, read_secret, unknown_option_message
 
 INPUT_FORMATS = ("parquet", "json", "csv", "text")
 MODES = ("error", "overwrite", "append", "incremental")
@@ -61,32 +61,10 @@ class JobConfig:
     def ner_settings(self) -> Settings:
         """The engine's settings, validated (raises ValueError naming the bad value)."""
         options = dict(self.options)
-        token = read_token(self.token_file)
+        token = read_secret(self.token_file)  # without --token-file, transformers reads HF_TOKEN itself
         if token is not None:
             options["token"] = token
         return build_settings(self.model_or_demo, **options)
-
-
-def read_token(path: str | None) -> str | None:
-    """The access token from `--token-file` (never from the command line itself, where logs and
-    process lists would show it). Without the flag, transformers reads `HF_TOKEN` itself."""
-    if path is None:
-        return None
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise JobError(f"token file {path!r} does not exist")
-    token = file.read_text().strip()
-    if not token:
-        raise JobError(f"token file {path!r} is empty")
-    return token
-
-
-def _list(value: str) -> list[str]:
-    """'a,b' -> ['a', 'b']; a JSON list is accepted too; '' -> []."""
-    value = value.strip()
-    if value.startswith("["):
-        return list(json.loads(value))
-    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def option_help(declared: Option) -> str:
@@ -128,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--output", help="output path")
     sink.add_argument("--output-table", help="output catalog table, instead of --output")
     sink.add_argument("--output-format", help="Spark writer format (default parquet; 'delta' needs Delta Lake on the cluster)")
-    sink.add_argument("--partition-by", type=_list, help="comma-separated output partition columns")
+    sink.add_argument("--partition-by", type=comma_list, help="comma-separated output partition columns")
     sink.add_argument("--mode", choices=MODES, help="error (default: refuse existing output), overwrite, append, incremental")
     sink.add_argument("--explode", action="store_true", help="one row per entity (with the id) instead of one array per document")
     sink.add_argument("--keep-text", action="store_true", help="with --explode: keep the text column, so text[start:end] can be read from the output")
@@ -168,7 +146,7 @@ def read_config_file(path: str) -> dict[str, Any]:
             raise JobError(f"config file {path!r}: " + unknown_option_message(key, known, "setting"))
     for key in ("partition_by", "ignore_labels"):
         if isinstance(settings.get(key), str):
-            settings[key] = _list(settings[key])
+            settings[key] = comma_list(settings[key])
     return settings
 
 
