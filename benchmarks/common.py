@@ -19,7 +19,8 @@ REAL_MODEL = SHARED / "models" / "conll03-minilm-ner"
 TOKENIZERS = DATA / "tokenizers"
 sys.path.insert(0, str(ROOT / "src"))
 
-from sparkner.conll import read_conll  # noqa: E402
+from sparkner.conll import gold_spans, read_conll  # noqa: E402
+from sparkner.evaluation import LabelCounts, add_counts, metrics_rows, row_counts  # noqa: E402
 
 IOB_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 
@@ -47,43 +48,22 @@ def natural_docs(split: str = "test", limit: int | None = None) -> list[GoldText
     return docs
 
 
-def spans_from_tags(spans: list[tuple[int, int]], tags: list[str]) -> list[tuple[int, int, str]]:
-    """Entities of IOB tags as seqeval reads them (an I- after O or another type starts one)."""
-    found: list[tuple[int, int, str]] = []
-    current: list | None = None
-    for (start, end), tag in zip(spans, tags):
-        prefix, _, label = tag.partition("-")
-        if tag == "O" or prefix not in ("B", "I"):
-            current = None
-            continue
-        if prefix == "B" or current is None or current[2] != label:
-            current = [start, end, label]
-            found.append(current)  # type: ignore[arg-type]
-        else:
-            current[1] = end
-    return [tuple(span) for span in found]  # type: ignore[misc]
-
-
 def conll_sentences(split: str = "test", limit: int | None = None) -> list[GoldText]:
     """CoNLL-2003 sentences as texts (tokens joined with single spaces) with gold spans."""
     texts = []
     for i, sentence in enumerate(read_conll(DATA / "conll2003" / f"{split}.txt")):
         if limit is not None and i >= limit:
             break
-        texts.append(GoldText(f"{split}-{i}", sentence.text, tuple(spans_from_tags(sentence.token_spans, sentence.tags))))
+        texts.append(GoldText(f"{split}-{i}", sentence.text, tuple(gold_spans(sentence))))
     return texts
 
 
 def span_f1(gold: Iterable[GoldText], predicted: Iterable[list[dict]]) -> dict[str, float]:
-    """Micro precision/recall/F1 of exact (start, end, label) matches: seqeval's span F1 when spans follow words."""
-    true_positive = n_predicted = n_gold = 0
+    """Micro precision/recall/F1 of exact (start, end, label) matches, with `sparkner.evaluate`'s
+    per-row counting and seqeval's arithmetic, in process: seqeval's span F1 when spans follow words."""
+    counts: dict[str, LabelCounts] = {}
     for doc, entities in zip(gold, predicted):
-        mine = {(e["start"], e["end"], e.get("entity_group") or e["entity"].split("-", 1)[-1]) for e in entities or []}
-        theirs = set(doc.spans)
-        true_positive += len(mine & theirs)
-        n_predicted += len(mine)
-        n_gold += len(theirs)
-    precision = true_positive / n_predicted if n_predicted else 0.0
-    recall = true_positive / n_gold if n_gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "gold": n_gold, "predicted": n_predicted}
+        mine = [(e["start"], e["end"], e.get("entity_group") or e["entity"].split("-", 1)[-1]) for e in entities or []]
+        counts = add_counts(counts, {label: LabelCounts(*c) for label, c in row_counts(mine, doc.spans).items()})
+    micro = next(row for row in metrics_rows(counts) if row["label"] == "micro avg")
+    return {"precision": micro["precision"], "recall": micro["recall"], "f1": micro["f1"], "gold": micro["support"], "predicted": micro["predicted"]}
