@@ -171,3 +171,40 @@ def test_out_of_memory_on_a_single_window_is_raised(tiny_models):
     classifier.engine.predictor.model = RunsOutOfMemory(classifier.engine.predictor.model, limit=1)
     with pytest.raises(out_of_memory_type()):
         classifier(["Angela Merkel met Emmanuel Macron in Berlin."])
+
+
+class _TaskWithGpu:
+    """What `TaskContext.get()` returns in a task Spark gave GPU 3 (see test_cluster for the real one)."""
+
+    def resources(self):
+        from pyspark.resource import ResourceInformation
+
+        return {"gpu": ResourceInformation("gpu", ["3"])}
+
+
+def test_a_task_given_a_gpu_runs_on_that_gpu_or_fails_naming_the_fix(monkeypatch):
+    from unittest import mock
+
+    import torch
+    from pyspark import TaskContext
+
+    from sparkner.loading import resolve_device
+
+    monkeypatch.setattr(TaskContext, "get", classmethod(lambda cls: _TaskWithGpu()))
+    with mock.patch.object(torch.cuda, "is_available", return_value=True):
+        assert resolve_device(None) == "cuda:3"
+    with mock.patch.object(torch.cuda, "is_available", return_value=False):
+        with pytest.raises(RuntimeError, match=r'Spark assigned this task GPU 3 .* sees no CUDA device; install a CUDA build .* device="cpu"'):
+            resolve_device(None)
+        assert resolve_device("cpu") == "cpu"
+        assert resolve_device(None, cpu_only=True) == "cpu"
+
+
+def test_a_python_worker_with_too_little_address_space_refuses_naming_the_setting(monkeypatch):
+    """spark.executor.pyspark.memory=1g: a message naming it, not an ImportError from torch (or a hang)."""
+    from sparkner import spark as glue
+    from sparkner.params import build_settings
+
+    monkeypatch.setattr(glue, "address_space_limit", lambda: 2**30)
+    with pytest.raises(RuntimeError, match=r"address-space limit of 1.0 GiB, which Spark sets from spark.executor.pyspark.memory.*at least 3g"):
+        glue._worker_setup(build_settings(sparkner.DEMO_MODEL))

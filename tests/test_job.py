@@ -77,10 +77,26 @@ def test_incremental_processes_only_new_ids(spark, tmp_path):
     half.write_text("\n".join(lines[::2]) + "\n")
     out = tmp_path / "out"
     assert main(["--input", str(half), "--input-format", "json", "--id-col", "doc_id", "--output", str(out), "--mode", "incremental"]) == 0
-    assert job("--output", str(out), "--mode", "incremental", "--chunk-rows", "5") == 0
+    files_before = set(out.glob("*.parquet"))
+    assert job("--output", str(out), "--mode", "incremental") == 0
     summary = json.loads((out / "_sparkner_summary.json").read_text())
     assert summary["rows_skipped_existing"] == len(lines[::2]) and summary["rows_in"] == len(lines) - len(lines[::2])
     assert [r["doc_id"] for r in rows(spark, out)] == sample_ids()
+    new_files = set(out.glob("*.parquet")) - files_before
+    per_file = [spark.read.parquet(str(file)).count() for file in new_files]
+    assert len(per_file) == spark.sparkContext.defaultParallelism and min(per_file) > 0, "the new rows are spread over every core"
+
+
+def test_incremental_run_with_nothing_new_loads_nothing_and_writes_nothing(spark, tmp_path):
+    out = tmp_path / "out"
+    assert job("--output", str(out), "--mode", "incremental", "--chunk-rows", "5") == 0
+    files = set(out.glob("*.parquet"))
+    assert len(files) > 1, "committed in chunks"
+    assert job("--output", str(out), "--mode", "incremental") == 0
+    summary = json.loads((out / "_sparkner_summary.json").read_text())
+    assert set(out.glob("*.parquet")) == files
+    assert summary["rows_in"] == 0 and summary["model_load_seconds"] == 0 and summary["note"].startswith("nothing new")
+    assert summary["rows_skipped_existing"] == len(sample_ids())
 
 
 def test_explode_gives_one_row_per_entity(spark, tmp_path):
@@ -157,6 +173,8 @@ def test_text_and_csv_inputs(spark, tmp_path):
         (["--input", str(SAMPLE), "--input-format", "json", "--output", "X", "--aggregation-strategy", "firts"], "aggregation_strategy 'firts' is not one of none, simple, first, average, max"),
         (["--input", str(SAMPLE), "--output", "X", "--input-format", "json", "--model", "/no/model"], "Could not load model '/no/model'"),
         (["--input", str(SAMPLE), "--output", "X"], "cannot read input"),  # JSON lines read as parquet
+        (["--input", str(SAMPLE), "--output", "X", "--chunk-rows", "-1"], "--chunk-rows must be a positive number (or 0 for one commit), got -1"),
+        (["--input", str(SAMPLE), "--output", "X", "--progress-interval", "0"], "--progress-interval must be a positive number of seconds, got 0"),
         (["--output", "X"], "give exactly one of --input PATH or --input-table NAME"),
     ],
 )
@@ -287,3 +305,17 @@ def test_a_stopped_run_says_what_it_kept_in_one_line(spark, tmp_path, signum, st
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     result = spark.read.parquet(str(out))
     assert result.count() == result.select("doc_id").distinct().count() == total
+
+
+def test_progress_lines_show_rows_done_out_of_the_total_rates_and_eta(tmp_path):
+    """Off a terminal the job logs a progress line every --progress-interval seconds."""
+    many, total = copies_of_the_sample(tmp_path, 8)
+    command = [*incremental_job_command(many, tmp_path / "out"), "--progress-interval", "0.3"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = [line.split("progress: ", 1)[1] for line in run.stderr.splitlines() if "sparkner.job INFO progress: " in line]
+    done = [int(line.split("/")[0].replace(",", "")) for line in lines]
+    assert all(f"/{total} rows (" in line for line in lines)
+    assert done == sorted(done) and len(set(done)) > 2 and done[-1] == total, lines
+    assert all("rows/s" in line and "tokens/s" in line for line in lines)
+    assert any("ETA" in line for line in lines[:-1])

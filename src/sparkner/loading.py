@@ -247,6 +247,8 @@ def resolve_device(requested: str | None, cpu_only: bool = False) -> str:
 
     CPU-only runtimes and dtypes (ONNX Runtime, int8) run on the CPU. Explicit choices win. Otherwise:
     the GPU Spark assigned to this task (its `resources()["gpu"]`), else the first CUDA device, else the CPU.
+    A task Spark gave a GPU that torch cannot see fails at once, naming the fix: running it on the CPU
+    instead would hide a cluster set up wrong behind a job many times slower.
     """
     import torch
 
@@ -262,10 +264,15 @@ def resolve_device(requested: str | None, cpu_only: bool = False) -> str:
         context = TaskContext.get()
     except ImportError:  # pragma: no cover - pyspark is a dependency
         context = None
-    if context is not None and torch.cuda.is_available():
-        gpu = context.resources().get("gpu")
-        if gpu is not None and gpu.addresses:
-            return f"cuda:{gpu.addresses[0]}"
+    gpu = context.resources().get("gpu") if context is not None else None
+    if gpu is not None and gpu.addresses:
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"Spark assigned this task GPU {gpu.addresses[0]} (spark.task.resource.gpu.amount) but torch {torch.__version__} on "
+                "this executor sees no CUDA device; install a CUDA build of torch on the executors (and check the driver with "
+                'nvidia-smi), or pass device="cpu" to run on the CPU'
+            )
+        return f"cuda:{gpu.addresses[0]}"
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 

@@ -85,9 +85,47 @@ def _quiet_worker() -> None:
     transformers_logging.disable_progress_bar()
 
 
+def address_space_limit() -> int | None:
+    """This process's address-space limit in bytes (Spark sets one from `spark.executor.pyspark.memory`)."""
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    return None if limit == resource.RLIM_INFINITY else limit
+
+
+# Two small models in one Spark Python worker peaked at 2.3 GiB of address space (560 MiB resident;
+# README, "Running on a cluster"); under 1 GiB importing torch failed or hung, so below this the
+# worker refuses at once.
+MIN_ADDRESS_SPACE = 2 * 2**30
+
+
+def address_space_error(settings: Settings, limit: int, cause: BaseException | None = None) -> RuntimeError:
+    because = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+    return RuntimeError(
+        f"the Python worker cannot load {settings.model!r} within its address-space limit of {limit / 2**30:.1f} GiB, which "
+        "Spark sets from spark.executor.pyspark.memory (it caps virtual memory, not resident memory; torch and transformers "
+        "map about 1 GiB before any model): raise spark.executor.pyspark.memory to at least 3g, or leave it unset and "
+        f"size spark.executor.memoryOverhead instead{because}"
+    )
+
+
+def _load_in_worker(settings: Settings) -> TokenClassifier:
+    """The worker's classifier, loaded now. Under an address-space limit too small for torch, a clear
+    error instead of an ImportError about mapping a shared library, or a worker that hangs."""
+    limit = address_space_limit()
+    if limit is not None and limit < MIN_ADDRESS_SPACE:
+        raise address_space_error(settings, limit)
+    try:
+        _quiet_worker()
+        return worker_classifier(settings).load()
+    except (ImportError, MemoryError, OSError, SystemError) as error:
+        if limit is None:
+            raise
+        raise address_space_error(settings, limit, error) from error
+
+
 def _worker_setup(settings: Settings) -> TokenClassifier:
-    _quiet_worker()
-    classifier = worker_classifier(settings)
+    classifier = _load_in_worker(settings)
     if classifier.device.type == "cpu":
         _limit_cpu_threads()
     return classifier
@@ -135,13 +173,17 @@ def stats_schema(settings: Settings) -> StructType:
     )
 
 
-def ner_stats_udf(settings: Settings) -> Any:
-    """For the batch job: entities plus each text's tokens and windows, for the run summary."""
+def ner_stats_udf(settings: Settings, counters: Any = None) -> Any:
+    """For the batch job: entities plus each text's tokens and windows, for the run summary;
+    `counters` (`jobs.progress_line.Counters`) hear of the rows and tokens done, for its progress line."""
 
     def ner_with_stats(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         classifier = _worker_setup(settings)
         for batch in batches:
-            yield _results_frame(classifier.classify(_texts(batch)), batch.index, ("entities", "tokens", "windows", "error"))
+            results = classifier.classify(_texts(batch))
+            if counters is not None:
+                counters.add(len(results), sum(result.tokens for result in results))
+            yield _results_frame(results, batch.index, ("entities", "tokens", "windows", "error"))
 
     return pandas_udf(ner_with_stats, returnType=stats_schema(settings))  # type: ignore[call-overload]
 

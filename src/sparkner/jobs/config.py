@@ -18,6 +18,9 @@ from sparkner.params import OPTIONS, Option, Settings, build_settings, comma_lis
 
 INPUT_FORMATS = ("parquet", "json", "csv", "text")
 MODES = ("error", "overwrite", "append", "incremental")
+# Incremental mode's commit size: each chunk costs a few Spark jobs of its own (write, counts);
+# docs/benchmarks.md ("Incremental chunk size") has the measurement behind this default.
+DEFAULT_CHUNK_ROWS = 10_000
 
 
 class JobError(Exception):
@@ -51,6 +54,7 @@ class JobConfig:
     chunk_rows: int | None = None
     summary_path: str | None = None
     show: int = 0
+    progress_interval: float | None = None
     master: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -110,9 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--mode", choices=MODES, help="error (default: refuse existing output), overwrite, append, incremental")
     sink.add_argument("--explode", action="store_true", help="one row per entity (with the id) instead of one array per document")
     sink.add_argument("--keep-text", action="store_true", help="with --explode: keep the text column, so text[start:end] can be read from the output")
-    sink.add_argument("--chunk-rows", type=int, help="incremental mode: commit every N new documents, so a killed run keeps its progress")
+    sink.add_argument(
+        "--chunk-rows", type=int, help=f"incremental mode: commit every N new documents, so a stopped run keeps its progress (default {DEFAULT_CHUNK_ROWS}; 0: one commit)"
+    )
     sink.add_argument("--summary-path", help="where to write the run summary JSON (default: inside a path output)")
     sink.add_argument("--show", type=int, help="print a table of the first N entities found at the end")
+    sink.add_argument(
+        "--progress-interval", type=float, help="seconds between progress log lines when stderr is not a terminal (default 10; a terminal gets a live bar)"
+    )
     model = parser.add_argument_group("model")
     model.add_argument("--model", help="Hub id, local directory (also dbfs:/ and /Volumes/ paths) or Flair model file (default: sparkner's bundled demo model)")
     model.add_argument("--token-file", help="file holding the Hugging Face access token for a private or gated model (or set HF_TOKEN); never give the token itself on the command line")
@@ -175,7 +184,9 @@ def check(config: JobConfig) -> None:
         raise JobError(f"mode {config.mode!r} is not one of {', '.join(MODES)}")
     if config.mode == "incremental" and not config.id_col:
         raise JobError("--mode incremental needs --id-col: it skips the ids already in the output")
-    if config.chunk_rows is not None and config.chunk_rows < 1:
-        raise JobError(f"--chunk-rows must be a positive number, got {config.chunk_rows}")
+    if config.progress_interval is not None and config.progress_interval <= 0:
+        raise JobError(f"--progress-interval must be a positive number of seconds, got {config.progress_interval}")
+    if config.chunk_rows is not None and config.chunk_rows < 0:
+        raise JobError(f"--chunk-rows must be a positive number (or 0 for one commit), got {config.chunk_rows}")
     if config.input and config.output and Path(config.input).resolve() == Path(config.output).resolve():
         raise JobError("--output must differ from --input")

@@ -4,10 +4,15 @@ Modes:
 - `error` (default): refuse an output that already exists;
 - `overwrite`: replace the output; a rerun writes the same rows again, no duplicates;
 - `append`: add rows to the output;
-- `incremental`: process only the ids not yet in the output and append them. With
-  `--chunk-rows`, new ids are written in chunks of about that size, each its own
-  commit, so a run killed midway keeps the chunks it finished and a rerun does
-  the rest: every id ends up in the output exactly once.
+- `incremental`: process only the ids not yet in the output and append them, in
+  chunks of about `--chunk-rows` (default `DEFAULT_CHUNK_ROWS`), each its own commit,
+  so a run killed midway keeps the chunks it finished and a rerun does the rest:
+  every id ends up in the output exactly once. A run with nothing new loads no
+  model and writes nothing.
+
+The rows to classify are spread over tasks of about `ROWS_PER_TASK` rows, so every core
+gets work (a small input, or the few new rows of an incremental run, would otherwise be one
+task on one core) and the progress line moves as tasks finish.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import datetime
 import logging
 import math
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,8 +31,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StringType, StructType
 
 from sparkner.evaluation import LabelCounts, add_counts, collect_counts, label_counts, metrics_rows
-from sparkner.jobs.config import JobConfig, JobError
+from sparkner.jobs.config import DEFAULT_CHUNK_ROWS, JobConfig, JobError
 from sparkner.jobs.progress import JobProgress
+from sparkner.jobs.progress_line import Counters, ProgressLine
 from sparkner.jobs.summary import RunSummary
 from sparkner.params import OnError, Settings
 from sparkner.schema import entity_fields
@@ -37,6 +42,7 @@ from sparkner.spark import ner_stats_udf
 logger = logging.getLogger("sparkner.job")
 
 NER_COLUMN = "__sparkner"
+ROWS_PER_TASK = 1000
 
 
 def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
@@ -138,33 +144,11 @@ def write(df: DataFrame, config: JobConfig, mode: str) -> None:
         writer.save(config.output)
 
 
-class ProgressReporter(threading.Thread):
-    """Logs the running stages' task counts every `interval` seconds (Spark's status tracker)."""
-
-    def __init__(self, spark: SparkSession, interval: float = 10.0) -> None:
-        super().__init__(daemon=True)
-        self.tracker = spark.sparkContext.statusTracker()
-        self.interval = interval
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            for stage_id in self.tracker.getActiveStageIds():
-                info = self.tracker.getStageInfo(stage_id)
-                if info is not None:
-                    logger.info("progress: stage %d %s: %d/%d tasks done, %d running", stage_id, info.name, info.numCompletedTasks, info.numTasks, info.numActiveTasks)
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-
-def _progress(spark: SparkSession) -> ProgressReporter | None:
-    try:
-        reporter = ProgressReporter(spark)
-    except Exception:  # noqa: BLE001 - Spark Connect has no status tracker; Spark's UI still shows progress
-        return None
-    reporter.start()
-    return reporter
+def spread_over_tasks(df: DataFrame, rows: int, slots: int) -> DataFrame:
+    """`df` in tasks of at most about `ROWS_PER_TASK` rows, as many as a whole number of waves over the
+    task slots (5 tasks on 2 cores would leave one core idle for the last wave)."""
+    waves = max(1, math.ceil(rows / (ROWS_PER_TASK * slots)))
+    return df.repartition(waves * slots)
 
 
 def load_model_everywhere(spark: SparkSession, settings: Settings) -> float:
@@ -190,35 +174,33 @@ def run_job(
     target = config.output_table or config.output
     if existing is not None and config.mode == "error":
         raise JobError(f"output {target!r} already exists; pass --mode overwrite, append or incremental")
-    todo = source
-    skipped = 0
+    todo, rows_total, skipped = rows_to_do(source, existing, config, target)
     chunks = 1
-    if config.mode == "incremental":
-        rows_total = count_rows_with_unique_ids(source, config.id_col)
-        if existing is not None:
-            if config.id_col not in existing.columns:
-                raise JobError(f"existing output {target!r} has no id column {config.id_col!r} to resume from")
-            done = existing.select(config.id_col).where(F.col(config.id_col).isNotNull()).distinct()
-            # Materialize the ids still to do now: the writes below change the output this reads.
-            todo = source.join(done, on=config.id_col, how="left_anti").localCheckpoint(eager=True)
-            rows_in_source, rows_total = rows_total, todo.count()  # counts the checkpoint, not the input again
-            skipped = rows_in_source - rows_total
-        if config.chunk_rows:
-            chunks = max(1, math.ceil(rows_total / config.chunk_rows))
+    if config.mode == "incremental" and config.chunk_rows != 0:
+        chunks = max(1, math.ceil(rows_total / (config.chunk_rows or DEFAULT_CHUNK_ROWS)))
     summary = RunSummary(model=settings.model, mode=config.mode, output=target, rows_skipped_existing=skipped)
     summary.started_at = datetime.datetime.fromtimestamp(command_started, datetime.timezone.utc).isoformat(timespec="seconds")
     summary.startup_seconds = round(started - command_started, 3)
+    if config.mode == "incremental" and rows_total == 0:
+        summary.note = f"nothing new: all {skipped:,} ids are already in the output; no model loaded, nothing written"
+        logger.info(summary.note)
+        summary.finish(0.0, time.time() - command_started)
+        return summary
     summary.model_load_seconds = round(load_model_everywhere(spark, settings), 3)
     processing_started = time.time()
     gold_counts: dict[str, LabelCounts] = {}
     progress.chunks = chunks
-    udf = ner_stats_udf(settings)
+    counters = Counters.create(spark)
+    udf = ner_stats_udf(settings, counters)
+    slots = max(1, spark.sparkContext.defaultParallelism)
     mode = {"error": "errorifexists", "overwrite": "overwrite"}.get(config.mode, "append")
-    reporter = _progress(spark)
+    line = ProgressLine(spark, counters, rows_total, config.progress_interval)
+    line.start()
     try:
         for chunk in range(chunks):
             progress.check()
             part = todo if chunks == 1 else todo.where(F.pmod(F.xxhash64(config.id_col), F.lit(chunks)) == chunk)
+            part = spread_over_tasks(part, math.ceil(rows_total / chunks), slots)
             result = part.withColumn(NER_COLUMN, udf(config.text_col)).persist(StorageLevel.MEMORY_AND_DISK)
             try:
                 output = shape_output(result, config, settings)
@@ -236,14 +218,30 @@ def run_job(
                 result.unpersist()
             if config.mode == "incremental":
                 mode = "append"
-            logger.info("chunk %d/%d written: %d rows so far, %.1f rows/s", chunk + 1, chunks, summary.rows_in, summary.rows_in / max(time.time() - started, 1e-9))
+            if chunks > 1:
+                logger.info("chunk %d/%d committed: %d rows so far", chunk + 1, chunks, summary.rows_in)
     finally:
-        if reporter is not None:
-            reporter.stop()
+        line.stop()
     summary.finish(time.time() - processing_started, time.time() - command_started)
     if config.gold_col:
         summary.quality = metrics_rows(gold_counts)
     return summary
+
+
+def rows_to_do(source: DataFrame, existing: DataFrame | None, config: JobConfig, target: str | None) -> tuple[DataFrame, int, int]:
+    """The rows to classify, how many, and (incremental mode) how many were skipped as already done."""
+    if config.mode != "incremental":
+        return source, source.count(), 0
+    rows_in_source = count_rows_with_unique_ids(source, config.id_col)
+    if existing is None:
+        return source, rows_in_source, 0
+    if config.id_col not in existing.columns:
+        raise JobError(f"existing output {target!r} has no id column {config.id_col!r} to resume from")
+    done = existing.select(config.id_col).where(F.col(config.id_col).isNotNull()).distinct()
+    # Materialize the ids still to do now: the writes that follow change the output this reads.
+    todo = source.join(done, on=config.id_col, how="left_anti").localCheckpoint(eager=True)
+    rows_total = todo.count()  # counts the checkpoint, not the input again
+    return todo, rows_total, rows_in_source - rows_total
 
 
 def _is_local(path: str) -> bool:

@@ -22,4 +22,6 @@ def local_session(app_name: str, master: str | None = None) -> Any:
         builder = builder.master(master)
     # Commit task output only when the whole write succeeds: a killed run leaves no partial files.
     builder = builder.config("spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version", "1")
+    # The job shows its own progress line (rows, rates, ETA); Spark's stage bar would overwrite it.
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
     return builder.getOrCreate()

@@ -34,6 +34,7 @@ class RunSummary:
     rows_per_second: float = 0.0
     tokens_per_second: float = 0.0
     examples: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""  # e.g. why nothing was processed
     quality: list[dict[str, Any]] | None = None  # span metrics against --gold-col (sparkner.evaluate's rows)
 
     def add_chunk(self, result: DataFrame, text_col: str, ner_col: str, *, rows_out: int) -> None:
