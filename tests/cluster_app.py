@@ -22,11 +22,14 @@ import sparkner
 
 
 def session(master: str, conf: dict[str, str]) -> SparkSession:
+    """A classic session on the cluster, or with `spark.api.mode=connect` (Spark 4) a local Spark Connect
+    server whose own session runs on the cluster, and a Connect client session to it."""
     builder = SparkSession.builder.master(master).appName("sparkner-cluster-test")
     for key, value in {"spark.executor.memory": "1g", "spark.ui.showConsoleProgress": "false", **conf}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    if conf.get("spark.api.mode") != "connect":
+        spark.sparkContext.setLogLevel("ERROR")
     return spark
 
 
@@ -46,14 +49,15 @@ def entities_by_id(rows) -> dict:
 
 def udf_and_sql(spark: SparkSession, args: dict) -> dict:
     """ner_udf and the SQL function over several partitions, on the cluster's executors."""
-    executors = executor_count(spark, 2)
+    connect = type(spark).__module__.startswith("pyspark.sql.connect")
+    executors = None if connect else executor_count(spark, 2)
     docs = spark.read.json(sparkner.SAMPLE_DOCS).repartition(4)
     udf = sparkner.ner_udf(sparkner.DEMO_MODEL)
     by_udf = entities_by_id(docs.select("doc_id", udf("text").alias("entities")).collect())
     sparkner.register(spark, "ner", sparkner.DEMO_MODEL)
     docs.createOrReplaceTempView("docs")
     by_sql = entities_by_id(spark.sql("SELECT doc_id, ner(text) AS entities FROM docs").collect())
-    return {"executors": executors, "udf": by_udf, "sql": by_sql}
+    return {"executors": executors, "connect": connect, "udf": by_udf, "sql": by_sql}
 
 
 def gpu_scheduling(spark: SparkSession, args: dict) -> dict:

@@ -89,6 +89,15 @@ def test_udf_and_sql_on_two_executors_equal_in_process_results(cluster, local_re
     assert_same_outputs(result["sql"], local_reference)
 
 
+@pytest.mark.connect
+def test_spark_connect_fronting_the_cluster_gives_the_same_results(cluster, local_reference):
+    """A Spark Connect server whose session runs on the cluster (Spark 4: `spark.api.mode=connect`)."""
+    result = app(cluster, "udf", conf={"spark.api.mode": "connect"})
+    assert result["connect"], "the driver program ran through a Spark Connect client"
+    assert_same_outputs(result["udf"], local_reference)
+    assert_same_outputs(result["sql"], local_reference)
+
+
 def test_job_overwrite_then_incremental_on_the_cluster(spark, cluster, tmp_path, local_reference):
     out = tmp_path / "out"
     run_job(cluster, SAMPLE, out, "--mode", "overwrite")

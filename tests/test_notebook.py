@@ -29,6 +29,7 @@ def test_notebook_runs_and_counts_entities():
     assert not [o for o in outputs if o.output_type == "error"]
     text = "\n".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs)
     assert "35 documents" in text
+    assert "35 documents streamed" in text, "the streaming cell ran"
     assert "Olaf Scholz" in text, "the SQL cell lists real entities"
     for label in ("PER", "ORG", "LOC"):
         assert label in text, f"the count by label shows {label}"

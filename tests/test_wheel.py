@@ -78,4 +78,4 @@ def test_the_notebook_runs_from_the_installed_wheel(installed):
     notebook = installed / NOTEBOOK.name
     shutil.copy(NOTEBOOK, notebook)  # as a user downloads it: the notebook file alone
     text = run([installed / "venv" / "bin" / "python", "-c", RUN_NOTEBOOK, notebook], installed)
-    assert "35 documents" in text and "Olaf Scholz" in text and "micro avg" in text
+    assert "35 documents" in text and "35 documents streamed" in text and "Olaf Scholz" in text and "micro avg" in text

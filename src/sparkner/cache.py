@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
@@ -39,6 +39,7 @@ class WorkerCache:
         self.capacity = dict(capacity)
         self._entries: dict[str, OrderedDict[Hashable, Any]] = {kind: OrderedDict() for kind in capacity}
         self._lock = threading.RLock()
+        self.loads: Counter[str] = Counter()  # per kind: how often this process loaded one (misses)
 
     def get(self, kind: str, key: Hashable, load: Callable[[], T]) -> T:
         """The entry for `key`, loaded by `load()` on a miss; the least recently used one past capacity goes."""
@@ -48,6 +49,7 @@ class WorkerCache:
                 entries.move_to_end(key)
                 return entries[key]
             value = load()
+            self.loads[kind] += 1
             entries[key] = value
             while len(entries) > self.capacity[kind]:
                 dropped, _ = entries.popitem(last=False)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 
 from sparkner.classifier import TokenClassifier
 from sparkner.jobs.config import JobError, parse_args
 from sparkner.jobs.progress import JobProgress, Stopped, stop_on_signals
 from sparkner.jobs.spark_session import local_session
+from sparkner.jobs.summary import RunSummary
 from sparkner.loading import ModelLoadError
 
 logger = logging.getLogger("sparkner.job")
@@ -32,9 +34,20 @@ def main(argv: list[str] | None = None) -> int:
 
     spark = local_session("sparkner-job", config.master)
     progress = JobProgress()
+    path = default_summary_path(config)
     try:
         with stop_on_signals(spark, progress):
-            summary = run_job(spark, config, settings, command_started=command_started, progress=progress)
+            if config.stream:
+                from sparkner.jobs.stream import run_stream
+
+                def latest(summary: RunSummary) -> None:  # after each micro-batch
+                    if path:
+                        Path(path).parent.mkdir(parents=True, exist_ok=True)
+                        Path(path).write_text(summary.to_json() + "\n")
+
+                summary = run_stream(spark, config, settings, command_started=command_started, progress=progress, on_batch=latest)
+            else:
+                summary = run_job(spark, config, settings, command_started=command_started, progress=progress)
     except (JobError, ValueError, ModelLoadError) as error:
         print(f"sparkner-job: error: {error}", file=sys.stderr)
         return 2
@@ -45,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nEntities found (first {config.show}):\n{write_examples_table(summary)}\n")
     print("Run summary:")
     print(summary.to_json())
-    path = default_summary_path(config)
     if path:
         own, latest = write_summary(summary, path)
         logger.info("summary written to %s (latest: %s)", own, latest)

@@ -55,6 +55,12 @@ class JobConfig:
     summary_path: str | None = None
     show: int = 0
     progress_interval: float | None = None
+    stream: bool = False
+    checkpoint: str | None = None
+    trigger: str = "available-now"
+    schema: str | None = None
+    max_files_per_trigger: int | None = None
+    max_bytes_per_trigger: str | None = None
     master: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -122,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument(
         "--progress-interval", type=float, help="seconds between progress log lines when stderr is not a terminal (default 10; a terminal gets a live bar)"
     )
+    streaming = parser.add_argument_group("streaming (--stream)")
+    streaming.add_argument("--stream", action="store_true", help="read the input as a Structured Streaming source: each run processes what arrived since the last (needs --checkpoint)")
+    streaming.add_argument("--checkpoint", help="the stream's checkpoint folder: what was processed and committed")
+    streaming.add_argument("--trigger", help="available-now (default: what is there, then stop), once, or processing-time=<interval> (e.g. processing-time='30 seconds': keep running)")
+    streaming.add_argument("--schema", help="the input's schema as a DDL string (default: read from the input's files when the stream starts)")
+    streaming.add_argument("--max-files-per-trigger", type=int, help="file sources: at most N new files per micro-batch")
+    streaming.add_argument("--max-bytes-per-trigger", help="file sources that support it: about this many bytes per micro-batch")
     model = parser.add_argument_group("model")
     model.add_argument("--model", help="Hub id, local directory (also dbfs:/ and /Volumes/ paths) or Flair model file (default: sparkner's bundled demo model)")
     model.add_argument("--token-file", help="file holding the Hugging Face access token for a private or gated model (or set HF_TOKEN); never give the token itself on the command line")
@@ -184,9 +197,37 @@ def check(config: JobConfig) -> None:
         raise JobError(f"mode {config.mode!r} is not one of {', '.join(MODES)}")
     if config.mode == "incremental" and not config.id_col:
         raise JobError("--mode incremental needs --id-col: it skips the ids already in the output")
+    if config.stream:
+        check_stream(config)
+    elif config.checkpoint:
+        raise JobError("--checkpoint is for --stream; a batch job keeps its place with --mode incremental")
     if config.progress_interval is not None and config.progress_interval <= 0:
         raise JobError(f"--progress-interval must be a positive number of seconds, got {config.progress_interval}")
     if config.chunk_rows is not None and config.chunk_rows < 0:
         raise JobError(f"--chunk-rows must be a positive number (or 0 for one commit), got {config.chunk_rows}")
     if config.input and config.output and Path(config.input).resolve() == Path(config.output).resolve():
         raise JobError("--output must differ from --input")
+
+
+def parse_trigger(text: str) -> dict[str, Any]:
+    """`--trigger` as `DataStreamWriter.trigger` keyword arguments."""
+    if text == "available-now":
+        return {"availableNow": True}
+    if text == "once":
+        return {"once": True}
+    if text.startswith("processing-time="):
+        interval = text.removeprefix("processing-time=").strip()
+        if interval:
+            return {"processingTime": interval}
+    raise JobError(f"--trigger {text!r} is not one of available-now, once, processing-time=<interval> (e.g. processing-time='30 seconds')")
+
+
+def check_stream(config: JobConfig) -> None:
+    if not config.checkpoint:
+        raise JobError("--stream needs --checkpoint PATH: the folder where the stream records what it has processed")
+    if config.mode != "error":
+        raise JobError("--stream appends what arrived since its checkpoint; drop --mode (it is for batch runs)")
+    for flag, value in (("--chunk-rows", config.chunk_rows), ("--gold-col", config.gold_col), ("--show", config.show)):
+        if value:
+            raise JobError(f"{flag} is for batch runs, not --stream")
+    parse_trigger(config.trigger)

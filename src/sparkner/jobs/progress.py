@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ class JobProgress:
     chunks_written: int = 0
     rows_written: int = 0
     stop_signum: int | None = None
+    on_stop: Callable[[], None] | None = None  # a stream's query.stop; batch runs cancel Spark's jobs
 
     def check(self) -> None:
         """Raise `Stopped` once a stop was asked for."""
@@ -43,6 +44,8 @@ class JobProgress:
 
     def kept(self, config: Any) -> str:
         resume = "rerun the same command to process the rest"
+        if config.stream:
+            return f"every micro-batch that finished is committed (checkpoint {config.checkpoint}); {resume}"
         if config.mode == "incremental":
             if self.chunks_written:
                 return (
@@ -64,7 +67,10 @@ def stop_on_signals(spark: Any, progress: JobProgress) -> Iterator[None]:
     def cancel() -> None:
         with contextlib.suppress(Exception):
             spark.sparkContext.setLogLevel("OFF")  # the cancelled tasks' traces are not news
-            spark.sparkContext.cancelAllJobs()
+            if progress.on_stop is not None:
+                progress.on_stop()
+            else:
+                spark.sparkContext.cancelAllJobs()
 
     def stop(signum: int, frame: Any) -> None:
         for number in STOP_SIGNALS:  # a second Ctrl-C while stopping does not interrupt the clean-up

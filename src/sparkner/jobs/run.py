@@ -49,17 +49,26 @@ def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
     if config.input_table:
         if not spark.catalog.tableExists(config.input_table):
             raise JobError(f"input table {config.input_table!r} does not exist")
-        df = spark.table(config.input_table)
-    else:
-        reader = spark.read.format(config.input_format)
-        if config.input_format == "csv":
-            reader = reader.option("header", "true").option("multiLine", "true").option("escape", '"')
-        try:
-            df = reader.load(config.input)
-        except Exception as error:  # noqa: BLE001 - any reader failure is the input's problem
-            raise JobError(f"cannot read input {config.input!r} as {config.input_format}: {_first_line(error)}") from None
-        if config.input_format == "text" and config.text_col not in df.columns:
-            df = df.withColumnRenamed("value", config.text_col)
+        return checked_input(spark.table(config.input_table), config)
+    try:
+        df = file_reader(spark.read, config).load(config.input)
+    except Exception as error:  # noqa: BLE001 - any reader failure is the input's problem
+        raise JobError(f"cannot read input {config.input!r} as {config.input_format}: {_first_line(error)}") from None
+    return checked_input(df, config)
+
+
+def file_reader(reader: Any, config: JobConfig) -> Any:
+    """`spark.read` or `spark.readStream` set up for `--input-format`."""
+    reader = reader.format(config.input_format)
+    if config.input_format == "csv":
+        reader = reader.option("header", "true").option("multiLine", "true").option("escape", '"')
+    return reader
+
+
+def checked_input(df: DataFrame, config: JobConfig) -> DataFrame:
+    """The input with its text column as a string, after checking the columns the job needs."""
+    if config.input_format == "text" and not config.input_table and config.text_col not in df.columns:
+        df = df.withColumnRenamed("value", config.text_col)
     if config.text_col not in df.columns:
         raise JobError(f"input has no text column {config.text_col!r}; its columns are {', '.join(df.columns)} (use --text-col)")
     text_type = df.schema[config.text_col].dataType

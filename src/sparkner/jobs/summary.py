@@ -35,6 +35,7 @@ class RunSummary:
     tokens_per_second: float = 0.0
     examples: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""  # e.g. why nothing was processed
+    micro_batches: list[dict[str, Any]] | None = None  # --stream: one entry per micro-batch with input
     quality: list[dict[str, Any]] | None = None  # span metrics against --gold-col (sparkner.evaluate's rows)
 
     def add_chunk(self, result: DataFrame, text_col: str, ner_col: str, *, rows_out: int) -> None:
@@ -71,6 +72,13 @@ class RunSummary:
             example = {"id": row[config.id_col]} if config.id_col else {}
             example.update(label=entity[label], word=entity["word"], score=entity["score"], start=entity["start"], end=entity["end"])
             self.examples.append(example)
+
+    def add_micro_batch(self, batch: dict[str, Any]) -> None:
+        """A streaming micro-batch, as `stream.MicroBatchLog` saw it."""
+        self.micro_batches = [*(self.micro_batches or []), batch]
+        self.rows_in += batch["rows"]
+        self.rows_out += batch["rows_out"] if batch["rows_out"] is not None else batch["rows"]
+        self.tokens += batch["tokens"] or 0
 
     def finish(self, processing_seconds: float, wall_seconds: float) -> None:
         """Rates of the processing itself: start-up and model loading are reported on their own."""
