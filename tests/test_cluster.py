@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from cluster import StandaloneCluster
 from parity import assert_same_entities
+from samples import copies_of_the_sample
 
 import sparkner
 from sparkner.jobs.cli import main as job_main
@@ -64,16 +65,6 @@ def assert_same_outputs(mine: dict, reference: dict) -> None:
         assert_same_entities(mine[doc_id], entities, doc_id)
 
 
-def copies_of_the_sample(folder: Path, copies: int) -> Path:
-    many = folder / "many.jsonl"
-    docs = [json.loads(line) for line in SAMPLE.open()]
-    with many.open("w") as handle:
-        for copy in range(copies):
-            for doc in docs:
-                handle.write(json.dumps({"doc_id": f"{doc['doc_id']}-{copy}", "text": doc["text"]}) + "\n")
-    return many
-
-
 @pytest.fixture(scope="module")
 def local_reference(spark, tmp_path_factory) -> dict:
     """The job's output on the sample, run in this process on local[2]: what the cluster must match."""
@@ -115,7 +106,7 @@ def test_job_overwrite_then_incremental_on_the_cluster(spark, cluster, tmp_path,
 def test_a_lost_executor_mid_job_leaves_every_row_exactly_once(spark, cluster, tmp_path):
     """SIGKILL one executor JVM while the job's tasks run: Spark reruns its tasks on a new executor,
     and the file committer (algorithm 1, set by the job) commits each task's output once."""
-    many = copies_of_the_sample(tmp_path, 40)  # 1,400 documents: tasks long enough to be caught running
+    many, _ = copies_of_the_sample(tmp_path, 40)  # 1,400 documents: tasks long enough to be caught running
     out = tmp_path / "out"
     process = subprocess.Popen(job_command(cluster, many, out, "--mode", "overwrite"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 180

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from parity import assert_same_entities
+from samples import copies_of_the_sample
 
 from sparkner import SAMPLE_DOCS
 from sparkner.jobs.cli import main
@@ -197,17 +198,6 @@ def test_duplicate_ids_refused_in_incremental_mode(tmp_path, capsys):
     args = ["--input", str(doubled), "--input-format", "json", "--id-col", "doc_id", "--output", str(tmp_path / "o"), "--mode", "incremental"]
     assert main(args) == 2
     assert "id column 'doc_id' has duplicates (e.g. 'doc-001')" in capsys.readouterr().err
-
-
-def copies_of_the_sample(tmp_path: Path, copies: int) -> tuple[Path, int]:
-    """The sample documents `copies` times over with unique ids, and how many rows that is."""
-    many = tmp_path / "many.jsonl"
-    docs = [json.loads(line) for line in SAMPLE.open()]
-    with many.open("w") as handle:
-        for copy in range(copies):
-            for doc in docs:
-                handle.write(json.dumps({"doc_id": f"{doc['doc_id']}-{copy}", "text": doc["text"]}) + "\n")
-    return many, len(docs) * copies
 
 
 def incremental_job_command(source: Path, out: Path) -> list[str]:

@@ -15,14 +15,13 @@ import pandas as pd
 import pytest
 from parity import assert_same_entities
 from pyspark.sql.functions import pandas_udf
+from samples import DOCS, many_docs
 
 from sparkner import DEMO_MODEL, SAMPLE_DOCS
 from sparkner.jobs.cli import main
 from sparkner.jobs.config import JobConfig
 from sparkner.jobs.stream import BATCH_COLUMN, TableBatchWriter
 from sparkner.params import build_settings
-
-DOCS = [json.loads(line) for line in Path(SAMPLE_DOCS).open()]
 
 
 def write_files(folder: Path, first: int, count: int, per_file: int = 7, docs: list[dict] = DOCS) -> None:
@@ -117,10 +116,6 @@ def test_stream_settings_that_cannot_work_are_refused(tmp_path, capsys, extra, m
     assert message in capsys.readouterr().err
     assert main(["--input", "x", "--output", "y", "--stream"]) == 2
     assert "--stream needs --checkpoint PATH" in capsys.readouterr().err
-
-
-def many_docs(copies: int) -> list[dict]:
-    return [{"doc_id": f"{doc['doc_id']}-{copy}", "text": doc["text"]} for copy in range(copies) for doc in DOCS]
 
 
 def committed_batches(out: Path) -> int:
