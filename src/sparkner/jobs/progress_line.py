@@ -52,7 +52,7 @@ def progress_text(rows: int, total: int, tokens: int, elapsed: float, running_ta
     rate = rows / elapsed if elapsed > 0 else 0.0
     parts = [f"{rows:,}/{total:,} rows ({rows / total:.0%})" if total else f"{rows:,} rows"]
     parts += [f"{rate:,.0f} rows/s", f"{tokens / elapsed if elapsed > 0 else 0.0:,.0f} tokens/s"]
-    if rate > 0 and total:
+    if rate > 0 and 0 < total and rows < total:
         parts.append(f"ETA {format_duration((total - rows) / rate)}")
     if running_tasks is not None:
         parts.append(f"{running_tasks} task{'s' if running_tasks != 1 else ''} running")
