@@ -164,13 +164,12 @@ def micro_batch(progress: dict[str, Any], tokens: int | None) -> dict[str, Any]:
 
 class MicroBatchLog(StreamingQueryListener):
     """Logs each micro-batch as it commits (rows, tokens, duration, backlog where the source reports
-    it) and passes it on (`on_batch`); notes each batch's tokens for the run summary."""
+    it) and passes it on (`on_batch`), which adds it to the run summary."""
 
     def __init__(self, counters: Counters, on_batch: Any = None) -> None:
         self.counters = counters
         self.on_batch = on_batch
         self.tokens_seen = 0
-        self.tokens_by_batch: dict[int, int] = {}
         self.last_batch_id = -1
 
     def onQueryStarted(self, event: Any) -> None:
@@ -183,7 +182,6 @@ class MicroBatchLog(StreamingQueryListener):
             return
         tokens = self.counters.tokens.value - self.tokens_seen
         self.tokens_seen += tokens
-        self.tokens_by_batch[progress["batchId"]] = tokens
         batch = micro_batch(progress, tokens)
         logger.info(
             "micro-batch %d: %s rows, %s tokens in %.1f s (%.0f rows/s)%s",
@@ -248,11 +246,12 @@ def run_stream(
         listener.wait_for(max((p["batchId"] for p in recent), default=-1))
     finally:
         spark.streams.removeListener(listener)
-    # The query's own record of this run's batches is the summary's (the listener's copy may lag).
-    summary.micro_batches, summary.rows_in, summary.rows_out, summary.tokens = None, 0, 0, 0
+    # The listener saw every batch of a long stream (the query keeps only its last 100); a batch whose
+    # event was still on its way after the wait comes from the query's own record.
+    logged = {batch["batch_id"] for batch in summary.micro_batches or []}
     for entry in recent:
-        if entry["numInputRows"] > 0:
-            summary.add_micro_batch(micro_batch(entry, listener.tokens_by_batch.get(entry["batchId"])))
+        if entry["numInputRows"] > 0 and entry["batchId"] not in logged:
+            summary.add_micro_batch(micro_batch(entry, None))
     summary.tokens = counters.tokens.value
     # A stream's processing time is its micro-batches' (not the waits between triggers).
     summary.finish(sum(batch["seconds"] for batch in summary.micro_batches or []), time.time() - command_started)
