@@ -19,6 +19,7 @@ REAL_MODEL = SHARED / "models" / "conll03-minilm-ner"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no usage reports from the tests (nor from Spark's workers)
 warnings.filterwarnings("ignore", message="Tokenizer does not support real words")
 
 

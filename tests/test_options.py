@@ -38,6 +38,9 @@ EXAMPLES = {
     "token": ("hf_from_a_file", ["--token-file", "TOKEN_FILE"]),
     "local_files_only": (True, ["--local-files-only"]),
     "trust_remote_code": (True, ["--trust-remote-code"]),
+    "tracking_uri": ("http://mlflow:5000", ["--tracking-uri", "http://mlflow:5000"]),
+    "registry_uri": ("databricks-uc", ["--registry-uri", "databricks-uc"]),
+    "model_cache_dir": ("/local_disk0/models", ["--model-cache-dir", "/local_disk0/models"]),
 }
 
 
@@ -120,8 +123,8 @@ def test_sources_resolve_paths_and_uris(tiny_models, monkeypatch, tmp_path):
         sources.resolve("dbfs:/models/missing")
     with pytest.raises(ModelLoadError, match="a Unity Catalog volume path\\) does not exist on this machine"):
         sources.resolve("/Volumes/main/ner/models/bert")
-    with pytest.raises(ModelLoadError, match="is an MLflow model URI"):
-        sources.resolve("models:/ner@champion")
+    with pytest.raises(ValueError, match="is not pinned to one version; resolve it on the driver first"):
+        sources.resolve("models:/ner@champion")  # build_settings pins it (tests/test_mlflow.py)
 
 
 def test_an_offline_hub_id_fails_at_once_saying_how_to_use_a_local_copy(monkeypatch):

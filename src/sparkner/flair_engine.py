@@ -98,7 +98,7 @@ class FlairEngine:
         _import_flair()
         check_flair_settings(settings)
         try:
-            source = sources.resolve(settings.model)
+            source = sources.resolve(settings.model, settings.load)
         except loading.ModelLoadError:  # a local path that does not exist
             source = None
         if source is None or source.kind == "directory" or (source.kind == "hub" and not _HUB_ID.match(settings.model)):

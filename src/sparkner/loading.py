@@ -72,7 +72,7 @@ def _not_found_message(model: str, error: Exception) -> str:
 
 def _location(model: str, options: LoadOptions) -> str:
     """What `from_pretrained` is given, failing fast for a Hub model that cannot be had."""
-    source = sources.resolve(model)
+    source = sources.resolve(model, options)
     sources.check_hub_reachable(source, options)
     return source.location
 
@@ -173,8 +173,8 @@ def check_vocabulary(model: str, tokenizer: Any, config: Any) -> None:
 
 
 def _tokenizer_files_message(model: str, problem: str) -> str:
-    source = sources.resolve(model)
-    present = [name for name in TOKENIZER_FILES if source.is_local and os.path.isfile(os.path.join(source.location, name))]
+    source = None if sources.is_mlflow_uri(model) else sources.resolve(model)
+    present = [name for name in TOKENIZER_FILES if source is not None and source.is_local and os.path.isfile(os.path.join(source.location, name))]
     found = f"it holds {', '.join(present)}" if present else "it holds none of " + ", ".join(TOKENIZER_FILES)
     return (
         f"model {model!r}: {problem}, so the model would see nonsense ({found}). Save the model's own tokenizer "

@@ -380,10 +380,31 @@ class Settings:
     trust_remote_code: bool = option(
         False, _flag("trust_remote_code"), "allow a model's own Python code from the Hub (only for models you trust)", "loading", cli_type=None
     )
+    tracking_uri: str | None = option(
+        None,
+        _optional_text("tracking_uri"),
+        "the MLflow tracking server of a `models:/` or `runs:/` model (default: `MLFLOW_TRACKING_URI`); see Registered models",
+        "loading",
+    )
+    registry_uri: str | None = option(
+        None,
+        _optional_text("registry_uri"),
+        "the MLflow model registry (default: `MLFLOW_REGISTRY_URI`, else `databricks-uc` when the tracking URI is "
+        "Databricks, else the tracking server); `databricks-uc` for Unity Catalog",
+        "loading",
+    )
+    model_cache_dir: str | None = option(
+        None,
+        _optional_text("model_cache_dir"),
+        "where each machine keeps the MLflow models it downloaded (default: `SPARKNER_CACHE_DIR`, else `~/.cache/sparkner`)",
+        "loading",
+    )
 
     @property
     def load(self) -> LoadOptions:
-        return LoadOptions(self.revision, self.token, self.local_files_only, self.trust_remote_code)
+        return LoadOptions(
+            self.revision, self.token, self.local_files_only, self.trust_remote_code, self.tracking_uri, self.registry_uri, self.model_cache_dir
+        )
 
     @property
     def runtime_spec(self) -> Runtime:
@@ -404,6 +425,10 @@ class LoadOptions:
     token: str | bool | None = field(default=None, repr=False)
     local_files_only: bool = False
     trust_remote_code: bool = False
+    # Where an MLflow model comes from and where it is kept (not passed to `from_pretrained`).
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    model_cache_dir: str | None = None
 
     def as_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -451,7 +476,7 @@ def build_settings(model: Any, *, parameters: Any = None, **options: Any) -> Set
     from sparkner import sources
 
     if not isinstance(model, str) and not hasattr(model, "__fspath__"):
-        raise ValueError(f"model must be a Hugging Face Hub id or a local path, got {model!r}")
+        raise ValueError(f"model must be a Hugging Face Hub id, a local path or an MLflow model URI, got {model!r}")
     for name in options:
         if name not in OPTIONS:
             raise ValueError(unknown_option_message(name, [*OPTIONS, "parameters"]))
@@ -463,6 +488,8 @@ def build_settings(model: Any, *, parameters: Any = None, **options: Any) -> Set
     if values["dtype"] in DEPRECATED_DTYPES:
         values["runtime"], values["dtype"] = _split_deprecated_dtype(values["dtype"], options.get("runtime"))
     model = str(model)
+    if sources.is_mlflow_uri(model):  # an alias pinned to its version now, on the driver, for every executor
+        model, values["tracking_uri"], values["registry_uri"] = sources.pin_mlflow_model(model, values["tracking_uri"], values["registry_uri"])
     values["backend"] = Backend(values["backend"]) if values["backend"] != "auto" else sources.default_backend(model)
     settings = Settings(model=model, **values)
     check_runtime(settings)

@@ -2,9 +2,10 @@
 
 `resolve(model)` turns what the user wrote into what the loaders take: a local
 directory or file (also `file:` URIs, `dbfs:/` paths read through Databricks'
-`/dbfs/` mount, Unity Catalog volume paths `/Volumes/...`), or a Hugging Face Hub
-id. The tokenizer, config, model and Flair loaders, and the `backend="auto"` choice,
-all go through it, so a new kind of source is added here once.
+`/dbfs/` mount, Unity Catalog volume paths `/Volumes/...`), a Hugging Face Hub
+id, or an MLflow model URI (downloaded into this machine's cache, see `sparkner.mlflow`).
+The tokenizer, config, model and Flair loaders, and the `backend="auto"` choice, all go
+through it, so a new kind of source is added here once.
 """
 
 from __future__ import annotations
@@ -31,27 +32,49 @@ class ModelSource:
 
     given: str
     location: str
-    kind: str  # "directory", "file" or "hub"
+    kind: str  # "directory", "file", "hub" or "mlflow" (a downloaded folder)
 
     @property
     def is_local(self) -> bool:
         return self.kind != "hub"
 
 
-def resolve(model: str) -> ModelSource:
-    """Map `model` to a local path or a Hub id (no network, no loading)."""
+def resolve(model: str, options: LoadOptions | None = None) -> ModelSource:
+    """Map `model` to a local path or a Hub id (no loading; the network only to download a pinned
+    MLflow model into this machine's cache, see `sparkner.mlflow.artifacts`)."""
+    if is_mlflow_uri(model):
+        return _mlflow_source(model, options or LoadOptions())
     location = _local_spelling(model)
     if location is not None or os.path.exists(model):
         location = location or model
         if not os.path.exists(location):
             raise ModelLoadError(_missing_local_message(model, location))
         return ModelSource(model, location, "file" if os.path.isfile(location) else "directory")
-    if model.startswith(("models:/", "runs:/")):
-        raise ModelLoadError(
-            f"model {model!r} is an MLflow model URI, which this version of sparkner does not read; download the "
-            "model's Hugging Face files (mlflow.artifacts.download_artifacts) and point `model` at that directory"
-        )
     return ModelSource(model, model, "hub")
+
+
+def is_mlflow_uri(model: str) -> bool:
+    """`models:/...` or `runs:/...` (read by `sparkner.mlflow`, which needs `sparkner[mlflow]`)."""
+    from sparkner.mlflow.uris import is_mlflow_uri as check
+
+    return check(model)
+
+
+def pin_mlflow_model(model: str, tracking_uri: str | None, registry_uri: str | None) -> tuple[str, str | None, str | None]:
+    """On the driver: `model` pinned to one version, and the tracking and registry URIs to ask."""
+    from sparkner.mlflow.registry import pin
+
+    return tuple(pin(model, tracking_uri, registry_uri))  # type: ignore[return-value]
+
+
+def _mlflow_source(model: str, options: LoadOptions) -> ModelSource:
+    from sparkner.mlflow.artifacts import NotATokenClassifier, local_copy
+
+    try:
+        folder = local_copy(model, options.tracking_uri, options.registry_uri, options.model_cache_dir)
+    except NotATokenClassifier as error:
+        raise ModelLoadError(str(error)) from None
+    return ModelSource(model, str(folder), "mlflow")
 
 
 def _local_spelling(model: str) -> str | None:
@@ -78,6 +101,8 @@ def _missing_local_message(model: str, location: str) -> str:
 def default_backend(model: str) -> Backend:
     """`backend="auto"`: Flair for a local model file or a Hub id under `flair/` (Flair models are one
     file; transformers models are directories); transformers otherwise."""
+    if is_mlflow_uri(model):
+        return Backend.TRANSFORMERS
     source = resolve(model)
     if source.kind == "file" or (source.kind == "hub" and model.lower().startswith("flair/")):
         return Backend.FLAIR

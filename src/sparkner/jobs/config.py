@@ -76,6 +76,10 @@ class JobConfig:
             options["token"] = token
         return build_settings(self.model_or_demo, **options)
 
+    def requested_model(self, settings: Settings) -> str | None:
+        """`--model` as written, when the settings run something more precise (an MLflow alias pinned to a version)."""
+        return self.model_or_demo if self.model_or_demo != settings.model else None
+
 
 def option_help(declared: Option) -> str:
     """An option's flag help: its README text, its allowed values and its default."""

@@ -187,7 +187,7 @@ def run_job(
     chunks = 1
     if config.mode == "incremental" and config.chunk_rows != 0:
         chunks = max(1, math.ceil(rows_total / (config.chunk_rows or DEFAULT_CHUNK_ROWS)))
-    summary = RunSummary(model=settings.model, mode=config.mode, output=target, rows_skipped_existing=skipped)
+    summary = RunSummary(model=settings.model, model_requested=config.requested_model(settings), mode=config.mode, output=target, rows_skipped_existing=skipped)
     summary.started_at = datetime.datetime.fromtimestamp(command_started, datetime.timezone.utc).isoformat(timespec="seconds")
     summary.startup_seconds = round(started - command_started, 3)
     if config.mode == "incremental" and rows_total == 0:

@@ -222,7 +222,7 @@ def run_stream(
     progress = progress or JobProgress()
     started = time.time()
     command_started = command_started or started
-    summary = RunSummary(model=settings.model, mode="stream", output=config.output_table or config.output)
+    summary = RunSummary(model=settings.model, model_requested=config.requested_model(settings), mode="stream", output=config.output_table or config.output)
     summary.started_at = datetime.datetime.fromtimestamp(command_started, datetime.timezone.utc).isoformat(timespec="seconds")
     summary.startup_seconds = round(started - command_started, 3)
     counters = Counters.create(spark)

@@ -13,9 +13,10 @@ from pyspark.sql import functions as F
 
 @dataclass
 class RunSummary:
-    model: str
+    model: str  # as run: an MLflow alias or stage is replaced by the version it pointed at when the job started
     mode: str
     output: str | None
+    model_requested: str | None = None  # what --model said, when it differs from `model`
     rows_skipped_existing: int = 0
     rows_in: int = 0
     rows_out: int = 0
