@@ -59,7 +59,7 @@ class Tokens:
     sequence: np.ndarray  # sequence of each token (non-decreasing)
     text: np.ndarray  # text of each token
     index: np.ndarray  # the token's `index` for `none`
-    probs: np.ndarray  # (n_tokens, n_labels)
+    position: np.ndarray  # the token's row in the windows' (n_tokens, n_labels) probabilities
 
     def take(self, keep: np.ndarray) -> Tokens:
         return Tokens(*(getattr(self, name)[keep] for name in self.__dataclass_fields__))
@@ -93,7 +93,7 @@ class Units:
         return self.member_token[self.last_member]
 
 
-def token_view(windows: Windows, selection: Selection, probs: np.ndarray) -> Tokens:
+def token_view(windows: Windows, selection: Selection) -> Tokens:
     token = selection.token
     return Tokens(
         ids=windows.input_ids[token],
@@ -102,7 +102,7 @@ def token_view(windows: Windows, selection: Selection, probs: np.ndarray) -> Tok
         sequence=selection.sequence,
         text=selection.sequence_text[selection.sequence],
         index=selection.index,
-        probs=probs[token],
+        position=token,
     )
 
 
@@ -228,7 +228,9 @@ class Aggregator:
         BPE can split one character over two tokens, which must not become two entities), or tokens."""
         start, end = layout.trim(tokens.text, tokens.start, tokens.end)
         tokens.start, tokens.end = start, end
-        tokens = tokens.take(start < end)
+        kept = start < end
+        if not kept.all():
+            tokens = tokens.take(kept)
         if len(tokens.ids) == 0:
             return tokens, token_units(tokens)
         if self.strategy.uses_words:
@@ -241,15 +243,18 @@ class Aggregator:
 
     # -- one label per unit -------------------------------------------------------------------
 
-    def label_units(self, units: Units, probs: np.ndarray) -> Units:
-        """One label and score per unit, from its members' probabilities."""
-        member_probs = probs[units.member_token]
+    def label_units(self, units: Units, probs: np.ndarray, rows: np.ndarray) -> Units:
+        """One label and score per unit from its members' probabilities (token `t`'s are `probs[rows[t]]`);
+        only the rows a strategy reads are gathered."""
         first = units.first_member
         if self.strategy in (AggregationStrategy.NONE, AggregationStrategy.SIMPLE, AggregationStrategy.FIRST):
-            chosen = member_probs[first]
+            chosen = probs[rows[units.first_token]]
             label = chosen.argmax(axis=1)
             score = chosen[np.arange(len(first)), label]
-        elif self.strategy is AggregationStrategy.MAX:
+            units.label, units.score = label, score
+            return units
+        member_probs = probs[rows[units.member_token]]
+        if self.strategy is AggregationStrategy.MAX:
             token_max = member_probs.max(axis=1)
             unit_of_member = np.repeat(np.arange(len(first)), units.last_member - first + 1)
             unit_max = np.maximum.reduceat(token_max, first)
@@ -318,7 +323,7 @@ class Aggregator:
     def entities(self, windows: Windows, selection: Selection, probs: np.ndarray, texts: list[str]) -> list[list[Entity]]:
         """Entities per sequence of `selection`, each a dict with the task's keys."""
         results: list[list[Entity]] = [[] for _ in range(len(selection.sequence_text))]
-        tokens = token_view(windows, selection, probs)
+        tokens = token_view(windows, selection)
         if len(tokens.ids) == 0:
             return results
         if self.word_boundaries is WordBoundaries.TEXT:
@@ -327,7 +332,7 @@ class Aggregator:
                 return results
         else:
             units = self.pipeline_units(tokens, texts)
-        units = self.label_units(units, tokens.probs)
+        units = self.label_units(units, probs, tokens.position)
         if self.strategy is AggregationStrategy.NONE:
             self.add_token_entities(results, tokens, units, texts)
         else:
@@ -339,13 +344,15 @@ class Aggregator:
         keep = np.flatnonzero(~self.ignored_entity[units.label])
         strings = self.token_strings(tokens, texts) if self.word_boundaries is WordBoundaries.PIPELINE else None
         labels, scores = units.label[keep].tolist(), units.score[keep].tolist()
-        index, sequence = tokens.index[keep].tolist(), tokens.sequence[keep].tolist()
+        index, sequence = tokens.index[keep].tolist(), tokens.sequence[keep]
         starts, ends, text = tokens.start[keep].tolist(), tokens.end[keep].tolist(), tokens.text[keep].tolist()
-        for k, t in enumerate(keep.tolist()):
-            word = strings[t] if strings is not None else texts[text[k]][starts[k] : ends[k]]
-            results[sequence[k]].append(
-                {"entity": self.labels[labels[k]], "score": scores[k], "index": index[k], "word": word, "start": starts[k], "end": ends[k]}
-            )
+        words_ = [strings[t] for t in keep.tolist()] if strings is not None else [texts[t][a:b] for t, a, b in zip(text, starts, ends)]
+        names = [self.labels[label] for label in labels]
+        found = [
+            {"entity": name, "score": score, "index": i, "word": word, "start": a, "end": b}
+            for name, score, i, word, a, b in zip(names, scores, index, words_, starts, ends)
+        ]
+        distribute(results, sequence, found)
 
     def add_group_entities(self, results: list[list[Entity]], tokens: Tokens, units: Units, texts: list[str]) -> None:
         """Grouped strategies: one entity per group whose label is not ignored."""
@@ -356,7 +363,7 @@ class Aggregator:
         names = [self.group_name[label] for label in group_label[keep].tolist()]
         scores = group_score[keep].tolist()
         starts, ends = units.start[group_first[keep]].tolist(), units.end[group_last[keep]].tolist()
-        sequence = units.sequence[group_first[keep]].tolist()
+        sequence = units.sequence[group_first[keep]]
         if self.word_boundaries is WordBoundaries.PIPELINE:
             strings = self.token_strings(tokens, texts)
             first_tokens, last_tokens = units.first_token.tolist(), units.last_token.tolist()
@@ -364,8 +371,21 @@ class Aggregator:
         else:
             text = tokens.text[units.first_token[group_first[keep]]].tolist()
             found = [texts[t][s:e] for t, s, e in zip(text, starts, ends)]
-        for k in range(len(keep)):
-            results[sequence[k]].append({"entity_group": names[k], "score": scores[k], "word": found[k], "start": starts[k], "end": ends[k]})
+        entities = [
+            {"entity_group": name, "score": score, "word": word, "start": a, "end": b}
+            for name, score, word, a, b in zip(names, scores, found, starts, ends)
+        ]
+        distribute(results, sequence, entities)
+
+
+def distribute(results: list[list[Entity]], sequence: np.ndarray, entities: list[Entity]) -> None:
+    """Append each entity to its sequence's list; `sequence` is non-decreasing, so in slices."""
+    if not entities:
+        return
+    bounds = [0, *(np.flatnonzero(sequence[1:] != sequence[:-1]) + 1).tolist(), len(entities)]
+    owners = sequence[bounds[:-1]].tolist()
+    for owner, start, end in zip(owners, bounds[:-1], bounds[1:]):
+        results[owner].extend(entities[start:end])
 
 
 def _tokens_to_string(tokenizer: Any) -> Any:

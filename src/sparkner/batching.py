@@ -9,6 +9,7 @@ size), which is what costs time and memory, rather than the row count alone.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,13 +28,28 @@ def length_sorted_batches(lengths: np.ndarray, max_rows: int, max_tokens: int) -
         start += rows
 
 
-def pad_rows(flat: np.ndarray, row_start: np.ndarray, rows: np.ndarray, pad_value: int) -> np.ndarray:
-    """A (len(rows), longest) matrix of the rows' tokens, right-padded with `pad_value`."""
-    lengths = row_start[rows + 1] - row_start[rows]
-    width = int(lengths.max()) if len(rows) else 0
-    matrix = np.full((len(rows), width), pad_value, dtype=flat.dtype)
-    columns = np.arange(width)
-    mask = columns[None, :] < lengths[:, None]
-    source = row_start[rows][:, None] + columns[None, :]
-    matrix[mask] = flat[source[mask]]
-    return matrix
+@dataclass
+class PaddedBatch:
+    """Some windows as a right-padded (rows, longest) matrix: where each real token sits.
+
+    `mask` marks real tokens; `positions` are those tokens' places in the windows' flat
+    arrays, in the mask's (row-major) order, so `matrix[mask] = flat[positions]` pads and
+    `flat_out[positions] = output[mask]` unpads, with no loop over rows.
+    """
+
+    rows: np.ndarray
+    mask: np.ndarray
+    positions: np.ndarray
+
+    @classmethod
+    def of(cls, row_start: np.ndarray, rows: np.ndarray) -> PaddedBatch:
+        lengths = row_start[rows + 1] - row_start[rows]
+        columns = np.arange(int(lengths.max()) if len(rows) else 0)
+        mask = columns[None, :] < lengths[:, None]
+        return cls(rows, mask, (row_start[rows][:, None] + columns[None, :])[mask])
+
+    def pad(self, flat: np.ndarray, pad_value: int) -> np.ndarray:
+        """The (rows, longest) matrix of `flat`'s tokens, right-padded with `pad_value`."""
+        matrix = np.full(self.mask.shape, pad_value, dtype=flat.dtype)
+        matrix[self.mask] = flat[self.positions]
+        return matrix

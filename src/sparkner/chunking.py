@@ -9,6 +9,7 @@ starts, so later stages slice instead of looping per token.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain
@@ -75,37 +76,119 @@ def model_input_names(tokenizer: Any) -> list[str]:
     return ["input_ids", "attention_mask", *extra]
 
 
+class WindowEncoder:
+    """Cuts texts into this engine's windows straight from the tokenizer's Rust backend.
+
+    transformers' tokenizer call (`truncation=True, max_length=window, stride=stride,
+    return_overflowing_tokens=True`) sets up the backend, lets it cut and post-process
+    every overflowing window, then converts each into Python dicts of lists, which costs
+    more than tokenizing. Here a private copy of the backend (the shared tokenizer's
+    state is never touched, from any thread) encodes each text once, whole, with its
+    special tokens, and the windows are cut with numpy the way the backend cuts them:
+    `content = window - specials` text tokens per window, each next window starting
+    `content - stride` tokens on, the first window's special tokens around each.
+
+    Where the backend's own post-processing of a window could differ from a slice of the
+    whole text's (a byte-level processor that trims the first token of every window when
+    it adds a prefix space), left truncation, or token type ids that are not all equal,
+    the backend cuts the windows itself (`backend_cuts`). Either way the windows equal
+    transformers' call, on every tokenizer family (tests/test_chunking.py).
+    """
+
+    def __init__(self, tokenizer: Any, info: TokenizerInfo, stride: int) -> None:
+        from tokenizers import Tokenizer
+
+        backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        backend.no_padding()
+        backend.encode_special_tokens = bool(getattr(tokenizer, "split_special_tokens", False))
+        self.leading = info.num_leading_special
+        self.trailing = info.num_special - info.num_leading_special
+        self.content = info.window - info.num_special
+        self.step = self.content - stride
+        self.type_inputs = [name for name in model_input_names(tokenizer)[2:] if name == "token_type_ids"]
+        probe = backend.encode("a", add_special_tokens=True)
+        self.type_id = probe.type_ids[0] if len(set(probe.type_ids)) == 1 else None
+        self.backend_cuts = (
+            tokenizer.truncation_side != "right"
+            or self.type_id is None
+            or len(probe.ids) - 1 != info.num_special
+            or _trims_each_window(json.loads(backend.to_str()).get("post_processor"))
+        )
+        if self.backend_cuts:
+            backend.enable_truncation(info.window, stride=stride, strategy="longest_first", direction=tokenizer.truncation_side)
+        else:
+            backend.no_truncation()
+        self.backend = backend
+
+    def encode(self, texts: list[str]) -> Windows:
+        """Tokenize `texts` into overlapping windows of at most `window` tokens."""
+        encodings = self.backend.encode_batch(texts, add_special_tokens=True)
+        if self.backend_cuts:
+            return self._from_backend_windows(encodings)
+        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
+        total = int(lengths.sum())
+        ids = _flat([e.ids for e in encodings], total, np.int64)
+        offsets = _flat((chain.from_iterable(e.offsets) for e in encodings), 2 * total, np.int64).reshape(total, 2)
+        return self._cut(lengths, ids, offsets)
+
+    def _cut(self, lengths: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> Windows:
+        """Windows from whole encodings laid end to end (`lengths` tokens each, specials included)."""
+        lead, trail = self.leading, self.trailing
+        text_start = np.cumsum(lengths) - lengths
+        n_content = lengths - lead - trail
+        per_text = 1 + np.maximum(0, -(-(n_content - self.content) // self.step))  # ceil, at least one window
+        row_text = np.repeat(np.arange(len(lengths)), per_text)
+        row_number = np.arange(len(row_text)) - np.repeat(np.cumsum(per_text) - per_text, per_text)
+        first = row_number * self.step  # the window's first content token within its text
+        last = np.minimum(first + self.content, n_content[row_text])
+        row_lengths = last - first + lead + trail
+        row_start = np.zeros(len(row_text) + 1, dtype=np.int64)
+        np.cumsum(row_lengths, out=row_start[1:])
+        token_row = np.repeat(np.arange(len(row_text)), row_lengths)
+        k = np.arange(int(row_start[-1])) - row_start[token_row]  # position within the window
+        end = row_lengths[token_row]
+        base = text_start[row_text][token_row]
+        source = np.where(
+            k < lead,
+            base + k,
+            np.where(k < end - trail, base + first[token_row] + k, base + lengths[row_text][token_row] - (end - k)),
+        )
+        special = (k < lead) | (k >= end - trail)
+        extra = {name: np.full(len(source), self.type_id, dtype=np.int64) for name in self.type_inputs}
+        return Windows(row_text, row_number, row_start, ids[source], extra, offsets[source], special)
+
+    def _from_backend_windows(self, encodings: list[Any]) -> Windows:
+        rows = [window for encoding in encodings for window in (encoding, *encoding.overflowing)]
+        per_text = np.fromiter((1 + len(encoding.overflowing) for encoding in encodings), dtype=np.int64, count=len(encodings))
+        lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
+        row_start = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=row_start[1:])
+        total = int(row_start[-1])
+        offsets = _flat((chain.from_iterable(row.offsets) for row in rows), 2 * total, np.int64)
+        return Windows(
+            row_text=np.repeat(np.arange(len(encodings), dtype=np.int64), per_text),
+            row_number=np.arange(len(rows)) - np.repeat(np.cumsum(per_text) - per_text, per_text),
+            row_start=row_start,
+            input_ids=_flat([row.ids for row in rows], total, np.int64),
+            model_inputs={name: _flat([row.type_ids for row in rows], total, np.int64) for name in self.type_inputs},
+            offsets=offsets.reshape(total, 2),
+            special=_flat([row.special_tokens_mask for row in rows], total, np.bool_),
+        )
+
+
+def _trims_each_window(processor: dict[str, Any] | None) -> bool:
+    """Whether post-processing treats a window's first token specially (byte-level offset trimming
+    with a prefix space), so a slice of the whole text's encoding could differ from the window."""
+    if not processor:
+        return False
+    if processor.get("type") == "Sequence":
+        return any(_trims_each_window(inner) for inner in processor.get("processors", []))
+    return bool(processor.get("trim_offsets")) and bool(processor.get("add_prefix_space"))
+
+
 def encode_windows(tokenizer: Any, info: TokenizerInfo, texts: list[str], stride: int) -> Windows:
-    """Tokenize `texts` into overlapping windows of at most `info.window` tokens."""
-    encoded = tokenizer(
-        texts,
-        truncation=True,
-        max_length=info.window,
-        stride=stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-        return_attention_mask=False,
-    )
-    ids = encoded["input_ids"]
-    lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
-    row_start = np.zeros(len(ids) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=row_start[1:])
-    total = int(row_start[-1])
-    row_text = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
-    # Windows of one text are consecutive: number them by distance to the text's first one.
-    first_row = np.searchsorted(row_text, row_text, side="left")
-    offsets = _flat((chain.from_iterable(row) for row in encoded["offset_mapping"]), 2 * total, np.int64)
-    extra = {name: _flat(encoded[name], total, np.int64) for name in model_input_names(tokenizer)[2:] if name in encoded}
-    return Windows(
-        row_text=row_text,
-        row_number=np.arange(len(ids)) - first_row,
-        row_start=row_start,
-        input_ids=_flat(ids, total, np.int64),
-        model_inputs=extra,
-        offsets=offsets.reshape(total, 2),
-        special=_flat(encoded["special_tokens_mask"], total, np.bool_),
-    )
+    """Tokenize `texts` into overlapping windows (a one-off `WindowEncoder`; engines keep theirs)."""
+    return WindowEncoder(tokenizer, info, stride).encode(texts)
 
 
 def text_token_counts(windows: Windows, info: TokenizerInfo, stride: int) -> np.ndarray:

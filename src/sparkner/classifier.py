@@ -12,14 +12,17 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from sparkner.overlap import prepared_ahead
 from sparkner.params import Backend, OnError, Settings, build_settings
 from sparkner.results import Entity, TextResult
 
 logger = logging.getLogger("sparkner")
 
 # Texts are processed in groups of about this many characters so the per-token
-# probability matrix of a huge Arrow batch never has to exist all at once.
+# probability matrix of a huge Arrow batch never has to exist all at once; smaller
+# groups when the next one is prepared while the current one runs (see `overlap`).
 GROUP_CHARACTERS = 1_000_000
+OVERLAP_GROUP_CHARACTERS = 200_000
 
 __all__ = ["Entity", "TextResult", "TokenClassifier"]
 
@@ -101,8 +104,12 @@ class TokenClassifier:
         if unique and self.settings.on_error is OnError.NULL:
             self.engine.load()  # a model that cannot load fails the task, whatever on_error says
         found: dict[str, TextResult] = {}
-        for group in _character_groups(unique, GROUP_CHARACTERS):
-            found.update(zip(group, self._classify_group(group)))
+        overlapping = getattr(self.engine, "overlaps", False)
+        groups = list(_character_groups(unique, OVERLAP_GROUP_CHARACTERS if overlapping else GROUP_CHARACTERS))
+        for group, group_results in zip(groups, self._classify_groups(groups, overlapping)):
+            found.update(zip(group, group_results))
+        if len(unique) == len(texts):  # no null and no repeated text: the common case
+            return [found[text] for text in texts]
         results: list[TextResult] = []
         seen: set[str] = set()
         for text in texts:
@@ -116,6 +123,22 @@ class TokenClassifier:
                 seen.add(text)
                 results.append(found[text])
         return results
+
+    def _classify_groups(self, groups: list[list[str]], overlapping: bool) -> Iterable[list[TextResult]]:
+        """Each group's results in order; when `overlapping`, each next group is tokenized in a
+        background thread while the current one runs (`overlap.prepared_ahead`)."""
+        if not overlapping or len(groups) < 2:
+            yield from map(self._classify_group, groups)
+            return
+        engine: Any = self.engine
+        for group, prepared in zip(groups, prepared_ahead(groups, engine.prepare)):
+            try:
+                results = engine.finish(prepared.result())
+            except Exception:
+                if self.settings.on_error is OnError.FAIL:
+                    raise
+                results = None
+            yield results if results is not None else self._classify_group(group)  # text by text, as below
 
     def _classify_group(self, texts: list[str]) -> list[TextResult]:
         """One engine call; with `on_error="null"` a failing group is retried text by text

@@ -9,6 +9,7 @@ repeated texts computed once, input order, per-row error handling.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ class TransformersEngine:
         loading.check_vocabulary(settings.model, self.tokenizer, config)
         self.info = loading.tokenizer_info(self.tokenizer, config)
         validate_stride(settings, self.info)
+        self.encoder = chunking.WindowEncoder(self.tokenizer, self.info, self.stride)
         self.aggregator = Aggregator(
             self.tokenizer, self.info.labels, settings.aggregation_strategy, settings.ignore_labels, settings.word_boundaries
         )
@@ -47,6 +49,7 @@ class TransformersEngine:
                 settings.model,
                 settings.aggregation_strategy.value,
             )
+        self.prepare_ahead: bool | None = None  # see `overlaps`
         self._predictor: Predictor | None = None
         self._loaded: Any = None  # the cached model the predictor was built for
 
@@ -92,9 +95,23 @@ class TransformersEngine:
         """
         return self.settings.stride is None or self.settings.aggregation_strategy is AggregationStrategy.NONE
 
+    @property
+    def overlaps(self) -> bool:
+        """Whether the next group of texts is tokenized while the current one runs: `prepare_ahead`
+        when set, else on for a GPU (on a CPU the two would only take turns on the same cores)."""
+        return self.prepare_ahead if self.prepare_ahead is not None else self.device.type != "cpu"
+
     def classify_unique(self, texts: list[str]) -> list[TextResult]:
         """Entities for distinct, non-null texts, in their order."""
-        windows = chunking.encode_windows(self.tokenizer, self.info, texts, self.stride)
+        return self.finish(self.prepare(texts))
+
+    def prepare(self, texts: list[str]) -> Prepared:
+        """The host's work before the model: the texts' windows (safe in a background thread)."""
+        return Prepared(texts, self.encoder.encode(texts))
+
+    def finish(self, prepared: Prepared) -> list[TextResult]:
+        """The model over prepared windows, then aggregation."""
+        texts, windows = prepared.texts, prepared.windows
         probs = self.load().probabilities(windows, len(self.info.labels))
         windows_per_text = np.bincount(windows.row_text, minlength=len(texts))
         tokens_per_text = chunking.text_token_counts(windows, self.info, self.stride)
@@ -107,10 +124,17 @@ class TransformersEngine:
             for text, found in zip(windows.row_text, per_window):
                 by_text[text].extend(found)
             entities = [merge_overlapping(found) if count > 1 else found for found, count in zip(by_text, windows_per_text)]
-        return [
-            TextResult(without_empty_spans(found), int(tokens), int(count))
-            for found, tokens, count in zip(entities, tokens_per_text, windows_per_text)
-        ]
+        if self.settings.word_boundaries is WordBoundaries.PIPELINE:  # text mode never makes an empty span
+            entities = [without_empty_spans(found) for found in entities]
+        return list(map(TextResult, entities, tokens_per_text.tolist(), windows_per_text.tolist()))
+
+
+@dataclass
+class Prepared:
+    """Texts and their windows, ready for the model."""
+
+    texts: list[str]
+    windows: chunking.Windows
 
 
 def without_empty_spans(entities: list[Entity]) -> list[Entity]:

@@ -100,12 +100,20 @@ class TextLayout:
     def trim(self, text: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Token offsets (into their texts) shrunk to their first and last non-space character;
         a span with none comes back with `start >= end`."""
+        if self.size == 0:
+            return start, end
         begin, finish = self.base[text] + start, self.base[text] + end
+        # Most tokens already begin and end on a non-space character: only the others are searched.
+        last = self.size - 1
+        trimmed = (begin < finish) & (self.classes[np.minimum(begin, last)] != SPACE) & (self.classes[np.clip(finish - 1, 0, last)] != SPACE)
+        if trimmed.all():
+            return start, end
+        todo = np.flatnonzero(~trimmed)
         # Sentinels on both sides: a batch may hold no non-space character at all.
         padded = np.concatenate(([-1], self.non_space, [self.size]))
-        trimmed_start = padded[np.searchsorted(self.non_space, begin, side="left") + 1]
-        trimmed_end = padded[np.searchsorted(self.non_space, finish, side="left")] + 1
-        return trimmed_start - self.base[text], trimmed_end - self.base[text]
+        begin[todo] = padded[np.searchsorted(self.non_space, begin[todo], side="left") + 1]
+        finish[todo] = padded[np.searchsorted(self.non_space, finish[todo], side="left")] + 1
+        return begin - self.base[text], finish - self.base[text]
 
     def words_overlapping(self, text: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The first and last word (global indices) each non-empty, trimmed span overlaps."""

@@ -1,0 +1,110 @@
+"""Windows read straight from the Rust tokenizer's encodings (`chunking.WindowEncoder`) equal the
+windows transformers' tokenizer call makes (truncation, overflow, stride, offsets, special-token
+masks, token type ids), on every tokenizer family and the real tokenizers."""
+
+from __future__ import annotations
+
+import sys
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from texts import ALL_TEXTS
+
+from sparkner import TokenClassifier, chunking
+from sparkner.chunking import Windows
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+REAL = ["bert-base-NER (cased WordPiece)", "roberta-base (byte-level BPE)", "deberta-v3 (SentencePiece unigram)"]
+
+
+def windows_from_transformers(tokenizer, info, texts: list[str], stride: int) -> Windows:
+    """What sparkner built before: transformers' tokenizer call, converted to flat arrays."""
+    encoded = tokenizer(texts, truncation=True, max_length=info.window, stride=stride, return_overflowing_tokens=True,
+                        return_offsets_mapping=True, return_special_tokens_mask=True, return_attention_mask=False)  # fmt: skip
+    ids = encoded["input_ids"]
+    lengths = np.array([len(row) for row in ids], dtype=np.int64)
+    row_text = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
+    extra = {name: np.fromiter(chain.from_iterable(encoded[name]), np.int64) for name in chunking.model_input_names(tokenizer)[2:] if name in encoded}
+    return Windows(
+        row_text=row_text,
+        row_number=np.arange(len(ids)) - np.searchsorted(row_text, row_text, side="left"),
+        row_start=np.concatenate([[0], np.cumsum(lengths)]),
+        input_ids=np.fromiter(chain.from_iterable(ids), np.int64),
+        model_inputs=extra,
+        offsets=np.array([pair for row in encoded["offset_mapping"] for pair in row], dtype=np.int64).reshape(-1, 2),
+        special=np.fromiter(chain.from_iterable(encoded["special_tokens_mask"]), np.bool_),
+    )
+
+
+def assert_same_windows(ours: Windows, theirs: Windows, context: str) -> None:
+    for name in ("row_text", "row_number", "row_start", "input_ids", "offsets", "special"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name), err_msg=f"{context}: {name}")
+    assert ours.model_inputs.keys() == theirs.model_inputs.keys(), context
+    for name, values in theirs.model_inputs.items():
+        np.testing.assert_array_equal(ours.model_inputs[name], values, err_msg=f"{context}: {name}")
+
+
+def check(engine, texts: list[str], context: str) -> None:
+    for stride in sorted({0, 1, engine.stride, chunking.max_stride(engine.info)}):
+        ours = chunking.WindowEncoder(engine.tokenizer, engine.info, stride).encode(texts)
+        assert_same_windows(ours, windows_from_transformers(engine.tokenizer, engine.info, texts, stride), f"{context}, stride {stride}")
+
+
+def test_every_tiny_family(tiny_models):
+    for family, path in tiny_models.items():
+        check(TokenClassifier(str(path)).engine, ALL_TEXTS, family)
+
+
+@pytest.fixture(scope="module")
+def real_engines(tmp_path_factory):
+    from conftest import SHARED
+
+    if not (SHARED / "data" / "tokenizers").exists():
+        pytest.skip(f"the real tokenizers live in the project's shared/ folder ({SHARED})")
+    sys.path.insert(0, str(BENCHMARKS))
+    import boundaries
+
+    folder = tmp_path_factory.mktemp("real-tokenizers")
+    return {family: TokenClassifier(str(boundaries.FAMILIES[family](folder / str(i)))).engine for i, family in enumerate(REAL)}, boundaries
+
+
+def test_real_tokenizers_on_natural_documents(real_engines):
+    engines, boundaries = real_engines
+    texts = [doc.text for doc in boundaries.natural_docs("test", 40)] + ALL_TEXTS
+    for family, engine in engines.items():
+        check(engine, texts, family)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(max_size=300), min_size=1, max_size=6))
+def test_any_text(real_engines, texts):
+    for family, engine in real_engines[0].items():
+        ours = engine.encoder.encode(texts)
+        assert_same_windows(ours, windows_from_transformers(engine.tokenizer, engine.info, texts, engine.stride), family)
+
+
+def test_the_shared_tokenizer_is_left_as_it_was(tiny_models):
+    engine = TokenClassifier(str(tiny_models["bert-cased"])).engine
+    before = engine.tokenizer.backend_tokenizer.truncation
+    engine.encoder.encode(ALL_TEXTS)
+    assert engine.tokenizer.backend_tokenizer.truncation == before
+
+
+def test_which_windows_the_backend_cuts_itself(tiny_models):
+    """sparkner cuts the windows for every family here; left truncation is left to the backend."""
+    for family, path in tiny_models.items():
+        engine = TokenClassifier(str(path)).engine
+        assert not engine.encoder.backend_cuts, family
+    engine = TokenClassifier(str(tiny_models["roberta"])).engine
+    engine.tokenizer.truncation_side = "left"
+    try:
+        encoder = chunking.WindowEncoder(engine.tokenizer, engine.info, engine.stride)
+        assert encoder.backend_cuts
+        ours = encoder.encode(ALL_TEXTS)
+        assert_same_windows(ours, windows_from_transformers(engine.tokenizer, engine.info, ALL_TEXTS, engine.stride), "left")
+    finally:
+        engine.tokenizer.truncation_side = "right"
