@@ -135,4 +135,6 @@ def test_softmax_on_the_device_equals_the_host_softmax(tiny_models):
     on_device = predictor._forward(windows, batch, softmax=True)[batch.mask]
     on_host = softmax(predictor._forward(windows, batch, softmax=False)[batch.mask])
     np.testing.assert_allclose(on_device, on_host, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(engine.predictor.probabilities(windows, len(engine.info.labels)), on_host[np.argsort(batch.positions)], rtol=1e-6, atol=1e-7)
+    # in the predictor's own (smaller) batches: the same to the model's padding noise
+    probabilities = engine.predictor.probabilities(windows, len(engine.info.labels))
+    np.testing.assert_allclose(probabilities, on_host[np.argsort(batch.positions)], atol=1e-5)
