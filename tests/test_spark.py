@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from parity import PIPELINE_WORDS, assert_same_entities
 from test_parity import pipeline_results
@@ -93,3 +95,20 @@ def test_hostile_texts_through_spark(spark, tiny_models):
             continue
         assert all(0 <= e["start"] < e["end"] <= len(text) for e in got[i])
         assert_same_entities(got[i], expected[i], f"row {i}")
+
+
+def test_the_tokenizer_gets_the_tasks_cpu_share(monkeypatch):
+    """Left alone, the Rust tokenizer would start a thread per core of the machine in every task."""
+    from sparkner.spark import share_cpus_with_the_tokenizer
+
+    monkeypatch.delenv("RAYON_NUM_THREADS", raising=False)
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    share_cpus_with_the_tokenizer(4)
+    assert os.environ["RAYON_NUM_THREADS"] == "4" and os.environ["TOKENIZERS_PARALLELISM"] == "true"
+    monkeypatch.delenv("RAYON_NUM_THREADS")
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM")
+    share_cpus_with_the_tokenizer(1)
+    assert os.environ["RAYON_NUM_THREADS"] == "1" and os.environ["TOKENIZERS_PARALLELISM"] == "false"
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "true")
+    share_cpus_with_the_tokenizer(1)
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "true", "a user's own setting wins"

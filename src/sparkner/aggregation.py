@@ -169,6 +169,7 @@ class Aggregator:
         self.tag_id = np.array([tag_ids[tag] for _, tag in tags], dtype=np.int64)
         self.is_begin = np.array([bi == "B" for bi, _ in tags], dtype=bool)
         self.group_name = [label.split("-", 1)[-1] for label in labels]
+        self.group_names = np.array(self.group_name, dtype=object)  # indexed by label id in one step
         ignored = set(ignore_labels)
         self.ignored_entity = np.array([label in ignored for label in labels], dtype=bool)
         self.ignored_group = np.array([name in ignored for name in self.group_name], dtype=bool)
@@ -360,7 +361,7 @@ class Aggregator:
         group_label = units.label[group_first]
         keep = np.flatnonzero(~self.ignored_group[group_label])
         firsts, lasts = group_first[keep].tolist(), group_last[keep].tolist()
-        names = [self.group_name[label] for label in group_label[keep].tolist()]
+        names = self.group_names[group_label[keep]].tolist()
         scores = group_score[keep].tolist()
         starts, ends = units.start[group_first[keep]].tolist(), units.end[group_last[keep]].tolist()
         sequence = units.sequence[group_first[keep]]

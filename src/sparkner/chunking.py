@@ -137,6 +137,8 @@ class WindowEncoder:
         text_start = np.cumsum(lengths) - lengths
         n_content = lengths - lead - trail
         per_text = 1 + np.maximum(0, -(-(n_content - self.content) // self.step))  # ceil, at least one window
+        if (per_text == 1).all():  # every text fits one window: the encodings are the windows
+            return self._whole(lengths, ids, offsets)
         row_text = np.repeat(np.arange(len(lengths)), per_text)
         row_number = np.arange(len(row_text)) - np.repeat(np.cumsum(per_text) - per_text, per_text)
         first = row_number * self.step  # the window's first content token within its text
@@ -156,6 +158,14 @@ class WindowEncoder:
         special = (k < lead) | (k >= end - trail)
         extra = {name: np.full(len(source), self.type_id, dtype=np.int64) for name in self.type_inputs}
         return Windows(row_text, row_number, row_start, ids[source], extra, offsets[source], special)
+
+    def _whole(self, lengths: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> Windows:
+        row_start = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=row_start[1:])
+        position = np.arange(len(ids)) - np.repeat(row_start[:-1], lengths)
+        special = (position < self.leading) | (position >= np.repeat(lengths, lengths) - self.trailing)
+        extra = {name: np.full(len(ids), self.type_id, dtype=np.int64) for name in self.type_inputs}
+        return Windows(np.arange(len(lengths)), np.zeros(len(lengths), dtype=np.int64), row_start, ids, extra, offsets, special)
 
     def _from_backend_windows(self, encodings: list[Any]) -> Windows:
         rows = [window for encoding in encodings for window in (encoding, *encoding.overflowing)]

@@ -12,6 +12,7 @@ import datetime
 import decimal
 import logging
 import math
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,7 +38,8 @@ def worker_classifier(settings: Settings) -> TokenClassifier:
 
 
 def _limit_cpu_threads() -> None:
-    """Give torch the task's CPU share, so concurrent tasks on an executor do not oversubscribe cores."""
+    """Give torch and the Rust tokenizer the task's CPU share (`spark.task.cpus`), so concurrent
+    tasks on an executor do not oversubscribe its cores."""
     from pyspark import TaskContext
 
     context = TaskContext.get()
@@ -48,6 +50,15 @@ def _limit_cpu_threads() -> None:
     cpus = max(1, int(context.cpus()))
     if torch.get_num_threads() != cpus:
         torch.set_num_threads(cpus)
+    share_cpus_with_the_tokenizer(cpus)
+
+
+def share_cpus_with_the_tokenizer(cpus: int) -> None:
+    """The Rust tokenizer encodes a batch on `cpus` threads (one: serially). Left alone it starts a
+    thread per core of the machine in every task. A user's own settings of these variables win;
+    `RAYON_NUM_THREADS` counts only before the process first tokenizes in parallel."""
+    os.environ.setdefault("RAYON_NUM_THREADS", str(cpus))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true" if cpus > 1 else "false")
 
 
 def as_text(value: Any) -> str | None:

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyspark.sql.types import StringType, StructField, StructType
-
 from sparkner.mlflow.registry import require_mlflow
 from sparkner.mlflow.uris import is_mlflow_uri
-from sparkner.schema import entity_schema
 
 __all__ = ["log_model", "result_type", "signature"]
 
@@ -23,13 +20,17 @@ EXAMPLE_TEXT = "George Washington went to Washington."
 _MLFLOW_TYPES = {"string": "string", "float": "float", "integer": "integer", "long": "long", "double": "double"}
 
 
-def result_type(aggregation_strategy: Any = "first") -> StructType:
+def result_type(aggregation_strategy: Any = "first") -> Any:
     """The Spark type of the pyfunc's output: `struct<entities, error>`, as `ner_udf(..., on_error="null")`
     returns. Give it to `mlflow.pyfunc.spark_udf(..., result_type=...)`.
 
     MLflow's spark_udf turns a pyfunc's output into an `array<struct>` column position by
     position, which cannot hold a variable number of entities; a struct column it fills by name.
     """
+    from pyspark.sql.types import StringType, StructField, StructType  # URIs are read without Spark (sparkner.sources)
+
+    from sparkner.schema import entity_schema
+
     return StructType([StructField("entities", entity_schema(aggregation_strategy)), StructField("error", StringType())])
 
 
@@ -38,6 +39,8 @@ def signature(aggregation_strategy: Any = "first") -> Any:
     require_mlflow("a sparkner pyfunc")
     from mlflow.models import ModelSignature
     from mlflow.types.schema import Array, ColSpec, Object, Property, Schema
+
+    from sparkner.schema import entity_schema
 
     entity = entity_schema(aggregation_strategy).elementType
     properties = [Property(f.name, _MLFLOW_TYPES[f.dataType.typeName()]) for f in entity.fields]
