@@ -9,6 +9,7 @@ starts, so later stages slice instead of looping per token.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -197,8 +198,13 @@ def _trims_each_window(processor: dict[str, Any] | None) -> bool:
 
 
 def encode_windows(tokenizer: Any, info: TokenizerInfo, texts: list[str], stride: int) -> Windows:
-    """Tokenize `texts` into overlapping windows (a one-off `WindowEncoder`; engines keep theirs)."""
-    return WindowEncoder(tokenizer, info, stride).encode(texts)
+    """Tokenize `texts` into overlapping windows (engines keep their own `WindowEncoder`)."""
+    return _encoder(tokenizer, info, stride).encode(texts)
+
+
+@functools.lru_cache(maxsize=8)
+def _encoder(tokenizer: Any, info: TokenizerInfo, stride: int) -> WindowEncoder:
+    return WindowEncoder(tokenizer, info, stride)  # copying the backend costs milliseconds: once per tokenizer
 
 
 def text_token_counts(windows: Windows, info: TokenizerInfo, stride: int) -> np.ndarray:
