@@ -58,8 +58,8 @@ def test_same_results_in_the_same_order_with_tokenizing_in_the_background(tiny_m
         assert all(prepared_at[k + 1] < finished_at[k] for k in range(len(finished_at) - 1)), "group k+1 tokenized during group k"
 
 
-def test_an_error_while_tokenizing_propagates(tiny_models, monkeypatch):
-    classifier = overlapping(tiny_models["bert-cased"])
+def tokenizing_fails_on_boom(classifier: TokenClassifier, monkeypatch) -> TokenClassifier:
+    """The classifier's tokenizing step raises for any group holding a text with "boom" in it."""
     encode = classifier.engine.encoder.encode
 
     def failing(texts):
@@ -68,21 +68,18 @@ def test_an_error_while_tokenizing_propagates(tiny_models, monkeypatch):
         return encode(texts)
 
     monkeypatch.setattr(classifier.engine.encoder, "encode", failing)
+    return classifier
+
+
+def test_an_error_while_tokenizing_propagates(tiny_models, monkeypatch):
+    classifier = tokenizing_fails_on_boom(overlapping(tiny_models["bert-cased"]), monkeypatch)
     with pytest.raises(ValueError, match="tokenizer failed on a text"):
         classifier([*TEXTS[:100], "boom", *TEXTS[100:]])
 
 
 def test_on_error_null_still_isolates_the_failing_text(tiny_models, monkeypatch):
-    classifier = overlapping(tiny_models["bert-cased"], on_error="null")
+    classifier = tokenizing_fails_on_boom(overlapping(tiny_models["bert-cased"], on_error="null"), monkeypatch)
     reference = TokenClassifier(str(tiny_models["bert-cased"]))
-    encode = classifier.engine.encoder.encode
-
-    def failing(texts):
-        if any("boom" in text for text in texts):
-            raise ValueError("tokenizer failed on a text")
-        return encode(texts)
-
-    monkeypatch.setattr(classifier.engine.encoder, "encode", failing)
     texts = [*TEXTS[:100], "boom", *TEXTS[100:]]
     results = classifier.classify(texts)
     assert results[100].entities is None and results[100].error == "ValueError: tokenizer failed on a text"
