@@ -106,6 +106,15 @@ def test_run_uri_with_a_plain_hugging_face_folder(spark, registered, local_entit
     assert entities_in_spark(spark, ner_udf(registered["run"], model_cache_dir=str(tmp_path))) == local_entities
 
 
+def test_a_logged_model_id_uri(registered, real_model, tmp_path):
+    """MLflow 3 names each logged model `models:/m-<id>`: immutable, so used as it is."""
+    uri = registered["pyfunc_info"].model_uri
+    assert uri.startswith("models:/m-")
+    classifier = TokenClassifier(uri, model_cache_dir=str(tmp_path))
+    assert classifier.settings.model == uri
+    assert classifier(TEXTS) == TokenClassifier(str(real_model))(TEXTS)
+
+
 def test_moving_the_alias_after_the_driver_resolved_it_keeps_the_version(spark, registered, local_entities, tiny_models, tmp_path):
     client = mlflow.MlflowClient()
     udf = ner_udf(registered["hf"], model_cache_dir=str(tmp_path))  # pinned to version 1 here, on the driver
