@@ -133,7 +133,12 @@ class WindowEncoder:
         return self._cut(lengths, ids, offsets)
 
     def _cut(self, lengths: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> Windows:
-        """Windows from whole encodings laid end to end (`lengths` tokens each, specials included)."""
+        """Windows from whole encodings laid end to end (`lengths` tokens each, specials included).
+
+        Each window is three runs of its text's tokens (the leading specials, `content` text
+        tokens from its start, the trailing specials), so a token's source is its own position
+        plus the shift of its run: one `np.repeat` over the runs, no per-token arithmetic.
+        """
         lead, trail = self.leading, self.trailing
         text_start = np.cumsum(lengths) - lengths
         n_content = lengths - lead - trail
@@ -143,28 +148,23 @@ class WindowEncoder:
         row_text = np.repeat(np.arange(len(lengths)), per_text)
         row_number = np.arange(len(row_text)) - np.repeat(np.cumsum(per_text) - per_text, per_text)
         first = row_number * self.step  # the window's first content token within its text
-        last = np.minimum(first + self.content, n_content[row_text])
-        row_lengths = last - first + lead + trail
+        taken = np.minimum(first + self.content, n_content[row_text]) - first
         row_start = np.zeros(len(row_text) + 1, dtype=np.int64)
-        np.cumsum(row_lengths, out=row_start[1:])
-        token_row = np.repeat(np.arange(len(row_text)), row_lengths)
-        k = np.arange(int(row_start[-1])) - row_start[token_row]  # position within the window
-        end = row_lengths[token_row]
-        base = text_start[row_text][token_row]
-        source = np.where(
-            k < lead,
-            base + k,
-            np.where(k < end - trail, base + first[token_row] + k, base + lengths[row_text][token_row] - (end - k)),
-        )
-        special = (k < lead) | (k >= end - trail)
+        np.cumsum(taken + lead + trail, out=row_start[1:])
+        begin = text_start[row_text]
+        run_length = np.column_stack((np.full_like(taken, lead), taken, np.full_like(taken, trail))).ravel()
+        run_output = np.column_stack((row_start[:-1], row_start[:-1] + lead, row_start[:-1] + lead + taken)).ravel()
+        run_source = np.column_stack((begin, begin + lead + first, begin + lengths[row_text] - trail)).ravel()
+        source = np.arange(int(row_start[-1])) + np.repeat(run_source - run_output, run_length)
+        special = np.repeat(np.tile([True, False, True], len(row_text)), run_length)
         extra = {name: np.full(len(source), self.type_id, dtype=np.int64) for name in self.type_inputs}
         return Windows(row_text, row_number, row_start, ids[source], extra, offsets[source], special)
 
     def _whole(self, lengths: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> Windows:
         row_start = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=row_start[1:])
-        position = np.arange(len(ids)) - np.repeat(row_start[:-1], lengths)
-        special = (position < self.leading) | (position >= np.repeat(lengths, lengths) - self.trailing)
+        run_length = np.column_stack((np.full_like(lengths, self.leading), lengths - self.leading - self.trailing, np.full_like(lengths, self.trailing)))
+        special = np.repeat(np.tile([True, False, True], len(lengths)), run_length.ravel())
         extra = {name: np.full(len(ids), self.type_id, dtype=np.int64) for name in self.type_inputs}
         return Windows(np.arange(len(lengths)), np.zeros(len(lengths), dtype=np.int64), row_start, ids, extra, offsets, special)
 
