@@ -152,21 +152,23 @@ class WindowEncoder:
         row_start = np.zeros(len(row_text) + 1, dtype=np.int64)
         np.cumsum(taken + lead + trail, out=row_start[1:])
         begin = text_start[row_text]
-        run_length = np.column_stack((np.full_like(taken, lead), taken, np.full_like(taken, trail))).ravel()
+        run_length = self._runs(taken)
         run_output = np.column_stack((row_start[:-1], row_start[:-1] + lead, row_start[:-1] + lead + taken)).ravel()
         run_source = np.column_stack((begin, begin + lead + first, begin + lengths[row_text] - trail)).ravel()
         source = np.arange(int(row_start[-1])) + np.repeat(run_source - run_output, run_length)
-        special = np.repeat(np.tile([True, False, True], len(row_text)), run_length)
         extra = {name: np.full(len(source), self.type_id, dtype=np.int64) for name in self.type_inputs}
-        return Windows(row_text, row_number, row_start, ids[source], extra, offsets[source], special)
+        return Windows(row_text, row_number, row_start, ids[source], extra, offsets[source], _specials(run_length))
 
     def _whole(self, lengths: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> Windows:
         row_start = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=row_start[1:])
-        run_length = np.column_stack((np.full_like(lengths, self.leading), lengths - self.leading - self.trailing, np.full_like(lengths, self.trailing)))
-        special = np.repeat(np.tile([True, False, True], len(lengths)), run_length.ravel())
+        special = _specials(self._runs(lengths - self.leading - self.trailing))
         extra = {name: np.full(len(ids), self.type_id, dtype=np.int64) for name in self.type_inputs}
         return Windows(np.arange(len(lengths)), np.zeros(len(lengths), dtype=np.int64), row_start, ids, extra, offsets, special)
+
+    def _runs(self, taken: np.ndarray) -> np.ndarray:
+        """Each window's three run lengths, flat: its leading specials, `taken` text tokens, its trailing specials."""
+        return np.column_stack((np.full_like(taken, self.leading), taken, np.full_like(taken, self.trailing))).ravel()
 
     def _from_backend_windows(self, encodings: list[Any]) -> Windows:
         rows = [window for encoding in encodings for window in (encoding, *encoding.overflowing)]
@@ -185,6 +187,11 @@ class WindowEncoder:
             offsets=offsets.reshape(total, 2),
             special=_flat([row.special_tokens_mask for row in rows], total, np.bool_),
         )
+
+
+def _specials(run_length: np.ndarray) -> np.ndarray:
+    """The special-token mask of windows laid out as `WindowEncoder._runs`."""
+    return np.repeat(np.tile([True, False, True], len(run_length) // 3), run_length)
 
 
 def _trims_each_window(processor: dict[str, Any] | None) -> bool:
