@@ -12,7 +12,9 @@ Everything runs on one thread (Rust tokenizer, torch, numpy), as in one Spark ta
 Printed per workload (sentences, documents) and setting (strategy × word boundaries): µs per
 token of sparkner's `TokenClassifier.classify`, of transformers' tokenizer call as sparkner used
 to make it (offsets, overflow, stride), and of the Rust tokenizer's bare `encode_batch` (the
-floor), with the ratio sparkner / bare. Medians of `--repeats` runs, with the range.
+floor), with the ratio sparkner / bare. Medians of `--repeats` runs, with the range; and the paired
+ratio: each run of a setting divided by the floor's run in the same round of the interleaving, the
+median and range of those, which a machine whose speed drifts between repeats disturbs less.
 """
 
 from __future__ import annotations
@@ -134,15 +136,19 @@ def measure(model_dir: Path, texts: list[str], settings: list[tuple[str, str]], 
     rows = []
     for name, seconds in times.items():
         median, low, high = summary(seconds, tokens)
-        rows.append({"what": name, "us_per_token": median, "low": low, "high": high, "ratio": median / floor})
+        paired = [s / b for s, b in zip(seconds, times["bare"])]  # each run against the floor run just before it
+        rows.append({"what": name, "us_per_token": median, "low": low, "high": high, "ratio": median / floor,
+                     "paired": statistics.median(paired), "paired_low": min(paired), "paired_high": max(paired)})  # fmt: skip
     print(f"  {len(texts):,} texts, {tokens:,} tokens, {entities / tokens:.3f} entities per token ({settings[0][0]}/{settings[0][1]})")
     return rows
 
 
 def print_table(title: str, rows: list[dict]) -> None:
-    print(f"\n{title}\n| | µs per token (median) | range | ÷ bare encode_batch |\n|---|---|---|---|")
+    print(f"\n{title}\n| | µs per token (median) | range | ÷ bare encode_batch | paired ÷ bare (median, range) |")
+    print("|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['what']} | {row['us_per_token']:.2f} | {row['low']:.2f}–{row['high']:.2f} | {row['ratio']:.2f} |")
+        print(f"| {row['what']} | {row['us_per_token']:.2f} | {row['low']:.2f}–{row['high']:.2f} | {row['ratio']:.2f} "
+              f"| {row['paired']:.2f} ({row['paired_low']:.2f}–{row['paired_high']:.2f}) |")  # fmt: skip
 
 
 def main() -> None:

@@ -136,10 +136,13 @@ def text_word_units(tokens: Tokens, layout: words.TextLayout) -> Units:
     (explicit `stride`) is one unit per window, as each window is aggregated alone.
     """
     first_word, last_word = layout.words_overlapping(tokens.text, tokens.start, tokens.end)
-    counts = last_word - first_word + 1
-    member_token = np.repeat(np.arange(len(counts)), counts)
-    offsets_in_token = np.arange(len(member_token)) - np.repeat(np.cumsum(counts) - counts, counts)
-    member_word = np.repeat(first_word, counts) + offsets_in_token
+    if np.array_equal(first_word, last_word):  # every token inside one word (always so for WordPiece)
+        member_token, member_word = np.arange(len(first_word)), first_word
+    else:
+        counts = last_word - first_word + 1
+        member_token = np.repeat(np.arange(len(counts)), counts)
+        offsets_in_token = np.arange(len(member_token)) - np.repeat(np.cumsum(counts) - counts, counts)
+        member_word = np.repeat(first_word, counts) + offsets_in_token
     new_unit = sequence_starts(tokens.sequence[member_token])
     new_unit[1:] |= member_word[1:] != member_word[:-1]
     first = np.flatnonzero(new_unit)

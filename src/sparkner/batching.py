@@ -33,8 +33,9 @@ class PaddedBatch:
     """Some windows as a right-padded (rows, longest) matrix: where each real token sits.
 
     `mask` marks real tokens; `positions` are those tokens' places in the windows' flat
-    arrays, in the mask's (row-major) order, so `matrix[mask] = flat[positions]` pads and
-    `flat_out[positions] = output[mask]` unpads, with no loop over rows.
+    arrays, in the mask's (row-major) order, so `matrix[mask] = flat[positions]` pads with
+    no loop over rows. Unpadding (`unpad`) copies row by row instead: the model's output has
+    a few labels per token, and one slice per window moves it faster than a gather per token.
     """
 
     rows: np.ndarray
@@ -53,3 +54,10 @@ class PaddedBatch:
         matrix = np.full(self.mask.shape, pad_value, dtype=flat.dtype)
         matrix[self.mask] = flat[self.positions]
         return matrix
+
+    def unpad(self, output: np.ndarray, into: np.ndarray, row_start: list[int]) -> None:
+        """Each row's real tokens of `output` (rows, longest, ...) into their windows' places in
+        `into` (window `r` owns `row_start[r]:row_start[r + 1]`)."""
+        for padded, row in zip(output, self.rows.tolist()):
+            start, end = row_start[row], row_start[row + 1]
+            into[start:end] = padded[: end - start]

@@ -53,6 +53,7 @@ class Predictor:
         of magnitude faster than per-batch softmax over a last axis of a few labels.
         """
         scores = np.empty((len(windows.input_ids), num_labels), dtype=np.float32)
+        row_start = windows.row_start.tolist()
         on_device = self.device.type != "cpu"
         pending = list(length_sorted_batches(windows.row_lengths, self.max_rows, self.max_tokens))
         while pending:
@@ -70,7 +71,7 @@ class Predictor:
                 self._shrink(rows, windows)
                 pending.extend([rows[len(rows) // 2 :], rows[: len(rows) // 2]])
                 continue
-            scores[batch.positions] = output[batch.mask]
+            batch.unpad(output, scores, row_start)
         return scores if on_device else softmax(scores)
 
     def _shrink(self, rows: np.ndarray, windows: Windows) -> None:
@@ -110,9 +111,10 @@ class Predictor:
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise float32 softmax of (tokens, labels), computed label-major: numpy reduces across
-    one long contiguous axis far faster than along many rows of a few labels."""
+    one long contiguous axis far faster than along many rows of a few labels. The result is the
+    label-major array seen as (tokens, labels), not copied back: aggregation gathers rows from it."""
     columns = np.ascontiguousarray(logits.T)
     columns -= columns.max(axis=0)
     np.exp(columns, out=columns)
     columns /= columns.sum(axis=0)
-    return np.ascontiguousarray(columns.T)
+    return columns.T

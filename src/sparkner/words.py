@@ -7,8 +7,9 @@ ideograph is a word of its own. This is how BERT's basic tokenizer finds words b
 WordPiece, applied to the original text, so offsets stay character offsets into it.
 
 `TextLayout` holds a batch's texts as one array of code points, with the words and
-the non-space characters found once, so trimming tokens and finding the words a token
-overlaps are `searchsorted` calls over the whole batch.
+the non-space characters found once, so trimming tokens (a `searchsorted`) and finding
+the words a token overlaps (a lookup of the word each character is in) are array
+operations over the whole batch.
 """
 
 from __future__ import annotations
@@ -67,15 +68,27 @@ class TextLayout:
     classes: np.ndarray
     word_start: np.ndarray  # global positions, sorted; words never cross texts
     word_end: np.ndarray
-    non_space: np.ndarray  # global positions of non-space characters
+    begins: np.ndarray  # True on each word's first character
+
+    @functools.cached_property
+    def non_space(self) -> np.ndarray:
+        """Global positions of non-space characters (only tokens that need trimming read them)."""
+        return np.flatnonzero(self.classes != SPACE)
+
+    @functools.cached_property
+    def word_of(self) -> np.ndarray:
+        """The word each character is in (for a space, the word before it): a lookup instead of two
+        binary searches per token."""
+        return np.cumsum(self.begins, dtype=np.int64) - 1
 
     @classmethod
     def of(cls, texts: list[str]) -> TextLayout:
         lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
         base = np.zeros(len(texts), dtype=np.int64)
         np.cumsum(lengths[:-1], out=base[1:])
+        # A str's code points (lone surrogates included) are all below MAX_CODEPOINT, the table's size.
         codepoints = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        classes = class_table()[np.minimum(codepoints, MAX_CODEPOINT - 1)]
+        classes = class_table()[codepoints]
         # Text edges count as whitespace on the outside.
         previous = np.empty_like(classes)
         following = np.empty_like(classes)
@@ -88,7 +101,7 @@ class TextLayout:
         in_word = classes != SPACE
         begins = in_word & ((previous == SPACE) | (classes == ALONE) | (previous == ALONE))
         finishes = in_word & ((following == SPACE) | (classes == ALONE) | (following == ALONE))
-        return cls(codepoints, lengths, base, classes, np.flatnonzero(begins), np.flatnonzero(finishes) + 1, np.flatnonzero(in_word))
+        return cls(codepoints, lengths, base, classes, np.flatnonzero(begins), np.flatnonzero(finishes) + 1, begins)
 
     @property
     def size(self) -> int:
@@ -116,9 +129,10 @@ class TextLayout:
         return begin - self.base[text], finish - self.base[text]
 
     def words_overlapping(self, text: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The first and last word (global indices) each non-empty, trimmed span overlaps."""
-        begin, finish = self.base[text] + start, self.base[text] + end
-        return np.searchsorted(self.word_end, begin, side="right"), np.searchsorted(self.word_start, finish, side="left") - 1
+        """The first and last word (global indices) each non-empty, trimmed span overlaps: the words
+        its first and last characters are in, as neither is a space."""
+        begin = self.base[text] + start
+        return self.word_of[begin], self.word_of[begin + (end - start - 1)]
 
     def word_span(self, word: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Words' offsets into `text`, the texts they are in."""
