@@ -2,12 +2,16 @@
 
     .venv/bin/python benchmarks/host.py                  # 10,000 CoNLL-2003 train sentences + documents
     .venv/bin/python benchmarks/host.py --quick          # fewer texts and repeats
+    .venv/bin/python benchmarks/host.py --batches gpu    # model batches as a GPU task makes them
 
 On a GPU the model is no longer the cost: what one task's CPU spends per token (tokenize,
 build windows, batch, softmax, aggregate, build the result dicts) caps what it can feed the
 device. Here the forward pass is replaced by a null model — a lookup of fixed logits per
 vocabulary id, with about 12% of tokens tagged as entities, word by word — so what remains is the host path.
 Everything runs on one thread (Rust tokenizer, torch, numpy), as in one Spark task per core.
+Model batches are the CPU's defaults (64 windows, 1,024 tokens), or with `--batches gpu` a GPU's
+(256 windows, 65,536 tokens): the per-batch work (padding, unpadding) as a GPU task does it; the
+softmax still runs in numpy here, where on a GPU it runs on the device.
 
 Printed per workload (sentences, documents) and setting (strategy × word boundaries): µs per
 token of sparkner's `TokenClassifier.classify`, of transformers' tokenizer call as sparkner used
@@ -39,6 +43,7 @@ from boundaries import real_bert  # noqa: E402
 from common import DATA, IOB_LABELS, conll_sentences  # noqa: E402
 
 from sparkner import TokenClassifier  # noqa: E402
+from sparkner.runtimes import RUNTIMES  # noqa: E402
 
 ENTITY_WORDS = 0.13  # gives ~12% entity tokens on CoNLL-2003 (printed by each run)
 
@@ -104,10 +109,12 @@ def summary(seconds: list[float], tokens: int) -> tuple[float, float, float]:
     return statistics.median(per_token), min(per_token), max(per_token)
 
 
-def measure(model_dir: Path, texts: list[str], settings: list[tuple[str, str]], repeats: int) -> list[dict]:
+def measure(model_dir: Path, texts: list[str], settings: list[tuple[str, str]], repeats: int, batches: str = "cpu") -> list[dict]:
     classifiers = {}
+    batch_size, max_batch_tokens = RUNTIMES["torch"].batch_limits(batches)
     for strategy, boundaries in settings:
-        classifier = TokenClassifier(str(model_dir), aggregation_strategy=strategy, word_boundaries=boundaries, device="cpu")
+        classifier = TokenClassifier(str(model_dir), aggregation_strategy=strategy, word_boundaries=boundaries, device="cpu",
+                                     batch_size=batch_size, max_batch_tokens=max_batch_tokens)  # fmt: skip
         null_model(classifier)
         classifier.classify(texts[:50])  # warm-up
         classifiers[strategy, boundaries] = classifier
@@ -158,12 +165,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="2,000 sentences, 50 documents, 3 repeats")
     parser.add_argument("--settings", default="simple/text,first/text,simple/pipeline,first/pipeline,average/text,max/text,none/text")
+    parser.add_argument("--batches", choices=["cpu", "gpu"], default="cpu",
+                        help="model batches of the CPU defaults (64 windows, 1,024 tokens) or of a GPU's (256, 65,536)")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.sentences, args.documents, args.repeats = 2_000, 50, 3
     torch.set_num_threads(1)
     settings = [tuple(item.split("/")) for item in args.settings.split(",")]
-    print(f"host path, one thread, null model; python {sys.version.split()[0]}, torch {torch.__version__}")
+    limits = RUNTIMES["torch"].batch_limits(args.batches)
+    print(f"host path, one thread, null model, {args.batches} batches {limits}; python {sys.version.split()[0]}, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as folder:
         model_dir = real_bert(Path(folder) / "bert-base-NER-tokenizer")
         workloads = {
@@ -172,7 +182,7 @@ def main() -> None:
         }
         for title, texts in workloads.items():
             print(f"\n{title}:")
-            print_table(title, measure(model_dir, texts, settings, args.repeats))
+            print_table(title, measure(model_dir, texts, settings, args.repeats, args.batches))
 
 
 if __name__ == "__main__":
