@@ -143,7 +143,7 @@ def measure(model_dir: Path, texts: list[str], settings: list[tuple[str, str]], 
     rows = []
     for name, seconds in times.items():
         median, low, high = summary(seconds, tokens)
-        paired = [s / b for s, b in zip(seconds, times["bare"])]  # each run against the floor run just before it
+        paired = [s / b for s, b in zip(seconds, times["bare"])]  # each run against the floor's run of the same round
         rows.append({"what": name, "us_per_token": median, "low": low, "high": high, "ratio": median / floor,
                      "paired": statistics.median(paired), "paired_low": min(paired), "paired_high": max(paired)})  # fmt: skip
     print(f"  {len(texts):,} texts, {tokens:,} tokens, {entities / tokens:.3f} entities per token ({settings[0][0]}/{settings[0][1]})")
