@@ -104,9 +104,9 @@ def timed(run: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def summary(seconds: list[float], tokens: int) -> tuple[float, float, float]:
-    per_token = [s / tokens * 1e6 for s in seconds]
-    return statistics.median(per_token), min(per_token), max(per_token)
+def spread(values: list[float]) -> tuple[float, float, float]:
+    """Median, lowest and highest."""
+    return statistics.median(values), min(values), max(values)
 
 
 def measure(model_dir: Path, texts: list[str], settings: list[tuple[str, str]], repeats: int, batches: str = "cpu") -> list[dict]:
@@ -139,13 +139,13 @@ def measure(model_dir: Path, texts: list[str], settings: list[tuple[str, str]], 
         times["transformers"].append(timed(transformers_call))
         for (strategy, boundaries), classifier in classifiers.items():
             times[f"{strategy}/{boundaries}"].append(timed(lambda c=classifier: c.classify(texts)))
-    floor = summary(times["bare"], tokens)[0]
+    floor = spread([s / tokens * 1e6 for s in times["bare"]])[0]
     rows = []
     for name, seconds in times.items():
-        median, low, high = summary(seconds, tokens)
-        paired = [s / b for s, b in zip(seconds, times["bare"])]  # each run against the floor's run of the same round
+        median, low, high = spread([s / tokens * 1e6 for s in seconds])
+        paired, paired_low, paired_high = spread([s / b for s, b in zip(seconds, times["bare"])])  # against the floor's run of the same round
         rows.append({"what": name, "us_per_token": median, "low": low, "high": high, "ratio": median / floor,
-                     "paired": statistics.median(paired), "paired_low": min(paired), "paired_high": max(paired)})  # fmt: skip
+                     "paired": paired, "paired_low": paired_low, "paired_high": paired_high})  # fmt: skip
     print(f"  {len(texts):,} texts, {tokens:,} tokens, {entities / tokens:.3f} entities per token ({settings[0][0]}/{settings[0][1]})")
     return rows
 
