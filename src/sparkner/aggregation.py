@@ -331,7 +331,7 @@ class Aggregator:
         if len(tokens.ids) == 0:
             return results
         if self.word_boundaries is WordBoundaries.TEXT:
-            tokens, units = self.text_units(tokens, words.TextLayout.of(texts))
+            tokens, units = self.text_units(tokens, windows.layout or words.TextLayout.of(texts))
             if len(tokens.ids) == 0:
                 return results
         else:

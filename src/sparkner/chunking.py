@@ -2,9 +2,11 @@
 
 One fast-tokenizer call encodes the whole batch with offsets, exactly as the
 pipeline encodes one text (`truncation=True` with overflowing windows of
-`window` tokens that overlap by `stride` tokens). The result is kept flat: one
-numpy array per field over all tokens of all windows, plus where each window
-starts, so later stages slice instead of looping per token.
+`window` tokens that overlap by `stride` tokens); for BERT's WordPiece
+tokenizers the call skips offsets, and `wordpiece` computes the same ones from the
+text. The result is kept flat: one numpy array per field over all tokens of all
+windows, plus where each window starts, so later stages slice instead of looping
+per token.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from sparkner.loading import TokenizerInfo
+from sparkner.wordpiece import WordPieceOffsets
+from sparkner.words import TextLayout
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Windows:
     model_inputs: dict[str, np.ndarray]  # extra inputs the model takes (token_type_ids)
     offsets: np.ndarray  # (n_tokens, 2) character offsets into the text
     special: np.ndarray  # True for [CLS]/[SEP]/<s>/</s> added by the tokenizer
+    layout: TextLayout | None = None  # the texts' characters and words, when the encoder needed them
 
     @property
     def row_lengths(self) -> np.ndarray:
@@ -120,9 +125,12 @@ class WindowEncoder:
         else:
             backend.no_truncation()
         self.backend = backend
+        self.wordpiece = None if self.backend_cuts else WordPieceOffsets.for_backend(backend)
 
     def encode(self, texts: list[str]) -> Windows:
         """Tokenize `texts` into overlapping windows of at most `window` tokens."""
+        if self.wordpiece is not None:
+            return self._encode_wordpiece(texts)
         encodings = self.backend.encode_batch(texts, add_special_tokens=True)
         if self.backend_cuts:
             return self._from_backend_windows(encodings)
@@ -131,6 +139,20 @@ class WindowEncoder:
         ids = _flat([e.ids for e in encodings], total, np.int64)
         offsets = _flat((chain.from_iterable(e.offsets) for e in encodings), 2 * total, np.int64).reshape(total, 2)
         return self._cut(lengths, ids, offsets)
+
+    def _encode_wordpiece(self, texts: list[str]) -> Windows:
+        """BERT's tokenizers: ids without offsets (the tokenizer's faster call), offsets from the
+        text (`wordpiece.WordPieceOffsets`); special tokens keep the tokenizer's (0, 0)."""
+        encodings = self.backend.encode_batch_fast(texts, add_special_tokens=True)
+        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
+        total = int(lengths.sum())
+        ids = _flat([e.ids for e in encodings], total, np.int64)
+        text_tokens = ~_specials(self._runs(lengths - self.leading - self.trailing))
+        offsets = np.zeros((total, 2), dtype=np.int64)
+        offsets[text_tokens], layout = self.wordpiece.offsets(texts, ids[text_tokens], lengths - self.leading - self.trailing)
+        windows = self._cut(lengths, ids, offsets)
+        windows.layout = layout
+        return windows
 
     def _cut(self, lengths: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> Windows:
         """Windows from whole encodings laid end to end (`lengths` tokens each, specials included).

@@ -58,6 +58,13 @@ def class_table() -> np.ndarray:
     return table
 
 
+def codepoints_of(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The texts' code points laid end to end, and each text's length in characters."""
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    # A str's code points (lone surrogates included) are all below MAX_CODEPOINT, the class table's size.
+    return np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32), lengths
+
+
 @dataclass
 class TextLayout:
     """A batch of texts as one array of code points, with its words and non-space characters."""
@@ -83,12 +90,14 @@ class TextLayout:
 
     @classmethod
     def of(cls, texts: list[str]) -> TextLayout:
-        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-        base = np.zeros(len(texts), dtype=np.int64)
+        codepoints, lengths = codepoints_of(texts)
+        return cls.from_classes(codepoints, lengths, class_table()[codepoints])
+
+    @classmethod
+    def from_classes(cls, codepoints: np.ndarray, lengths: np.ndarray, classes: np.ndarray) -> TextLayout:
+        """The layout of texts laid end to end (`lengths` characters each), their characters classed."""
+        base = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1], out=base[1:])
-        # A str's code points (lone surrogates included) are all below MAX_CODEPOINT, the table's size.
-        codepoints = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        classes = class_table()[codepoints]
         # Text edges count as whitespace on the outside.
         previous = np.empty_like(classes)
         following = np.empty_like(classes)
