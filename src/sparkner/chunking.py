@@ -147,9 +147,10 @@ class WindowEncoder:
         lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
         total = int(lengths.sum())
         ids = _flat([e.ids for e in encodings], total, np.int64)
-        text_tokens = ~_specials(self._runs(lengths - self.leading - self.trailing))
+        per_text = lengths - self.leading - self.trailing
+        text_tokens = ~_specials(self._runs(per_text))
         offsets = np.zeros((total, 2), dtype=np.int64)
-        offsets[text_tokens], layout = self.wordpiece.offsets(texts, ids[text_tokens], lengths - self.leading - self.trailing)
+        offsets[text_tokens], layout = self.wordpiece.offsets(texts, ids[text_tokens], per_text)
         windows = self._cut(lengths, ids, offsets)
         windows.layout = layout
         return windows
