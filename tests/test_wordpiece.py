@@ -57,7 +57,7 @@ def bert(request):
     tokenizer = bert_tokenizer(SHARED, lowercase=request.param == "uncased")
     return (
         tokenizer,
-        WordPieceOffsets.for_backend(tokenizer),
+        WordPieceOffsets.for_backend(tokenizer, json.loads(tokenizer.to_str())),
         UNUSUAL + (UNUSUAL_UNCASED if request.param == "uncased" else []),
     )
 

@@ -107,6 +107,7 @@ class WindowEncoder:
         backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
         backend.no_padding()
         backend.encode_special_tokens = bool(getattr(tokenizer, "split_special_tokens", False))
+        spec = json.loads(backend.to_str())
         self.leading = info.num_leading_special
         self.trailing = info.num_special - info.num_leading_special
         self.content = info.window - info.num_special
@@ -118,14 +119,14 @@ class WindowEncoder:
             tokenizer.truncation_side != "right"
             or self.type_id is None
             or len(probe.ids) - 1 != info.num_special
-            or _trims_each_window(json.loads(backend.to_str()).get("post_processor"))
+            or _trims_each_window(spec.get("post_processor"))
         )
         if self.backend_cuts:
             backend.enable_truncation(info.window, stride=stride, strategy="longest_first", direction=tokenizer.truncation_side)
         else:
             backend.no_truncation()
         self.backend = backend
-        self.wordpiece = None if self.backend_cuts else WordPieceOffsets.for_backend(backend)
+        self.wordpiece = None if self.backend_cuts else WordPieceOffsets.for_backend(backend, spec)
 
     def encode(self, texts: list[str]) -> Windows:
         """Tokenize `texts` into overlapping windows of at most `window` tokens."""
@@ -134,22 +135,18 @@ class WindowEncoder:
         encodings = self.backend.encode_batch(texts, add_special_tokens=True)
         if self.backend_cuts:
             return self._from_backend_windows(encodings)
-        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
-        total = int(lengths.sum())
-        ids = _flat([e.ids for e in encodings], total, np.int64)
+        lengths, ids = _lengths_and_ids(encodings)
+        total = len(ids)
         offsets = _flat((chain.from_iterable(e.offsets) for e in encodings), 2 * total, np.int64).reshape(total, 2)
         return self._cut(lengths, ids, offsets)
 
     def _encode_wordpiece(self, texts: list[str]) -> Windows:
         """BERT's tokenizers: ids without offsets (the tokenizer's faster call), offsets from the
         text (`wordpiece.WordPieceOffsets`); special tokens keep the tokenizer's (0, 0)."""
-        encodings = self.backend.encode_batch_fast(texts, add_special_tokens=True)
-        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
-        total = int(lengths.sum())
-        ids = _flat([e.ids for e in encodings], total, np.int64)
+        lengths, ids = _lengths_and_ids(self.backend.encode_batch_fast(texts, add_special_tokens=True))
         per_text = lengths - self.leading - self.trailing
         text_tokens = ~_specials(self._runs(per_text))
-        offsets = np.zeros((total, 2), dtype=np.int64)
+        offsets = np.zeros((len(ids), 2), dtype=np.int64)
         offsets[text_tokens], layout = self.wordpiece.offsets(texts, ids[text_tokens], per_text)
         windows = self._cut(lengths, ids, offsets)
         windows.layout = layout
@@ -210,6 +207,12 @@ class WindowEncoder:
             offsets=offsets.reshape(total, 2),
             special=_flat([row.special_tokens_mask for row in rows], total, np.bool_),
         )
+
+
+def _lengths_and_ids(encodings: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Each whole encoding's token count, and all their ids laid end to end."""
+    lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
+    return lengths, _flat([e.ids for e in encodings], int(lengths.sum()), np.int64)
 
 
 def _specials(run_length: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """BERT's token offsets from the ids and the text, without asking the tokenizer for them.
 
-Tracking offsets costs the Rust tokenizer about a fifth of its time, and handing them
-to Python as tuples as much again (docs/benchmarks.md, "Offsets from the text"). For
+Tracking offsets costs the Rust tokenizer about a sixth of its time, and handing them
+to Python as tuples a little more (docs/benchmarks.md, "BERT's offsets from the text"). For
 BERT's tokenizers (`BertNormalizer`, `BertPreTokenizer`, `WordPiece`) the offsets
 follow from what is cheap to get:
 
@@ -21,7 +21,6 @@ words, are tokenized again with offsets: the offsets are always the tokenizer's.
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from typing import Any
 
@@ -56,9 +55,9 @@ class WordPieceOffsets:
         self.kinds = np.full(words.MAX_CODEPOINT, UNCHECKED, dtype=np.uint8)
 
     @classmethod
-    def for_backend(cls, backend: Any) -> WordPieceOffsets | None:
-        """The helper for a BERT tokenizer (with tokenizers' `encode_batch_fast`, ≥ 0.21), else None."""
-        spec = json.loads(backend.to_str())
+    def for_backend(cls, backend: Any, spec: dict[str, Any]) -> WordPieceOffsets | None:
+        """The helper for a BERT tokenizer (with tokenizers' `encode_batch_fast`, ≥ 0.21), else None;
+        `spec` is the backend's JSON, parsed."""
         normalizer, pre_tokenizer, model = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}, spec.get("model") or {}
         if (
             normalizer.get("type") != "BertNormalizer"
