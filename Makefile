@@ -48,7 +48,7 @@ lint: $(STAMP)
 
 # The README's option tables, generated from the declarations in src/sparkner/params.py.
 readme-options: $(STAMP)
-	$(PY) -c "from sparkner.params import update_readme; print('README.md updated' if update_readme('README.md') else 'README.md unchanged')"
+	$(PY) -c "from sparkner.options.readme import update_readme; print('README.md updated' if update_readme('README.md') else 'README.md unchanged')"
 
 # pyspark 3.5's Spark Connect server is a Maven jar (not on PyPI): Connect is tested on Spark 4.
 test-lts: $(LTS_STAMP)

@@ -29,7 +29,7 @@ from bench import (  # noqa: E402
     spark_session,
 )
 
-from sparkner.runtimes import RUNTIMES  # noqa: E402
+from sparkner.options.runtimes import RUNTIMES  # noqa: E402
 
 CPU_BATCH_TOKENS = RUNTIMES["torch"].batch_limits("cpu")[1]
 

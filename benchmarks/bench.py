@@ -32,8 +32,8 @@ import pandas as pd
 import torch
 from common import SHARED
 
-from sparkner.batching import length_sorted_batches
-from sparkner.conll import read_conll
+from sparkner.engine.batching import length_sorted_batches
+from sparkner.metrics.conll import read_conll
 
 SWEEP_LENGTHS = (100, 500, 2000, 5000, 20000)
 # One partition per core: measured here, 8 partitions ran 35% slower on sentences (per-task overhead).
@@ -139,9 +139,10 @@ def run_ceiling(
     """The model-only ceiling: sparkner's own windows (`chunking.encode_windows`) and forward pass
     (`inference.Predictor`: sort, batch by `budget` padded tokens, forward, softmax to numpy), and
     nothing else (no aggregation, no Spark)."""
-    from sparkner import chunking, loading
-    from sparkner.inference import Predictor
-    from sparkner.params import LoadOptions
+    from sparkner.engine import windows as chunking
+    from sparkner.engine.forward import Predictor
+    from sparkner.options.settings import LoadOptions
+    from sparkner.sources import loading
 
     options = LoadOptions()
     tokenizer = loading.load_tokenizer(model_dir, options)

@@ -31,7 +31,8 @@ from common import IOB_LABELS, REAL_MODEL, ROOT, TOKENIZERS, GoldText, conll_sen
 
 sys.path.insert(0, str(ROOT / "tests"))
 
-from sparkner import TokenClassifier, chunking  # noqa: E402
+from sparkner import TokenClassifier  # noqa: E402
+from sparkner.engine import windows as chunking  # noqa: E402
 
 STRATEGIES = ("simple", "first", "average", "max")
 MODES = ("pipeline", "text")

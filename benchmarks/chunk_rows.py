@@ -17,9 +17,9 @@ from pathlib import Path
 
 from common import conll_sentences
 
+from sparkner.cli.common import local_session
 from sparkner.jobs.config import JobConfig
 from sparkner.jobs.run import run_job
-from sparkner.jobs.spark_session import local_session
 
 
 def write_input(spark, rows: int, folder: Path) -> str:

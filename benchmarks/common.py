@@ -19,8 +19,8 @@ REAL_MODEL = SHARED / "models" / "conll03-minilm-ner"
 TOKENIZERS = DATA / "tokenizers"
 sys.path.insert(0, str(ROOT / "src"))
 
-from sparkner.conll import gold_spans, read_conll  # noqa: E402
-from sparkner.evaluation import LabelCounts, add_counts, metrics_rows, row_counts  # noqa: E402
+from sparkner.metrics.conll import gold_spans, read_conll  # noqa: E402
+from sparkner.metrics.spans import LabelCounts, add_counts, metrics_rows, row_counts  # noqa: E402
 
 IOB_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 

@@ -17,7 +17,7 @@ import time
 from common import ROOT  # noqa: F401 - puts src/ on the path
 
 import sparkner
-from sparkner.jobs.spark_session import local_session
+from sparkner.cli.common import local_session
 
 SPANS = "array<struct<start:int, end:int, label:string>>"
 

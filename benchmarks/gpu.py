@@ -46,7 +46,7 @@ from common import ROOT  # noqa: E402
 from stages import stage_times  # noqa: E402
 
 from sparkner import DEMO_MODEL, TokenClassifier  # noqa: E402
-from sparkner.conll import read_conll, tags_from_entities  # noqa: E402
+from sparkner.metrics.conll import read_conll, tags_from_entities  # noqa: E402
 
 ARROW_BATCH = 10_000
 DTYPES = ("float32", "float16", "bfloat16")

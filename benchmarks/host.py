@@ -43,7 +43,7 @@ from boundaries import real_bert  # noqa: E402
 from common import DATA, IOB_LABELS, conll_sentences  # noqa: E402
 
 from sparkner import TokenClassifier  # noqa: E402
-from sparkner.runtimes import RUNTIMES  # noqa: E402
+from sparkner.options.runtimes import RUNTIMES  # noqa: E402
 
 ENTITY_WORDS = 0.13  # gives ~12% entity tokens on CoNLL-2003 (printed by each run)
 

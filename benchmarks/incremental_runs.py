@@ -22,7 +22,7 @@ from common import DATA
 
 
 def sentences() -> list[str]:
-    from sparkner.conll import read_conll
+    from sparkner.metrics.conll import read_conll
 
     paths = [DATA / "conll2003" / "train.txt", DATA / "wnut17" / "emerging.dev.conll", DATA / "bc5cdr" / "devel.tsv"]
     return [sentence.text for path in paths for sentence in read_conll(path) if sentence.text.strip()]
@@ -34,9 +34,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--modes", nargs="+", default=["batch", "stream"], choices=["batch", "stream"])
     args = parser.parse_args()
+    from sparkner.cli.common import local_session
     from sparkner.jobs.config import JobConfig
     from sparkner.jobs.run import run_job
-    from sparkner.jobs.spark_session import local_session
 
     spark = local_session("incremental-runs-benchmark", "local[2]")
     spark.sparkContext.setLogLevel("ERROR")

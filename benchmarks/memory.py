@@ -24,7 +24,7 @@ from pathlib import Path
 from common import SHARED  # noqa: E402 - also puts src/ on the path
 
 from sparkner import ner_udf  # noqa: E402
-from sparkner.conll import read_conll  # noqa: E402
+from sparkner.metrics.conll import read_conll  # noqa: E402
 
 
 def _children(pid: int) -> list[int]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from common import DATA, REAL_MODEL, ROOT
 
 import sparkner
-from sparkner.jobs.spark_session import local_session
+from sparkner.cli.common import local_session
 
 STRATEGIES = ("simple", "first", "average", "max")
 WORD_BOUNDARIES = ("pipeline", "text")

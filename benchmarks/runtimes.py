@@ -27,9 +27,9 @@ from bench import count_tokens
 from common import SHARED
 
 from sparkner import TokenClassifier
-from sparkner.conll import read_conll, tags_from_entities
+from sparkner.metrics.conll import read_conll, tags_from_entities
 
-# (runtime, dtype) of each CPU row of sparkner.runtimes.RUNTIMES; the first is the reference.
+# (runtime, dtype) of each CPU row of sparkner.options.runtimes.RUNTIMES; the first is the reference.
 MODES = {"torch float32": ("torch", None), "torch int8": ("torch", "int8"), "onnx float32": ("onnx", None), "onnx int8": ("onnx", "int8")}
 SIMILAR = 1e-4  # the parity suite's score tolerance
 

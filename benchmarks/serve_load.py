@@ -24,7 +24,7 @@ import sparkner
 
 
 def start(port: int, wait_ms: float) -> subprocess.Popen:
-    command = [sys.executable, "-m", "sparkner.serve", "--model", sparkner.DEMO_MODEL, "--model-id", "demo", "--port", str(port), "--batch-wait-ms", str(wait_ms)]
+    command = [sys.executable, "-m", "sparkner.serve.app", "--model", sparkner.DEMO_MODEL, "--model-id", "demo", "--port", str(port), "--batch-wait-ms", str(wait_ms)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 

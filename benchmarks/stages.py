@@ -19,8 +19,9 @@ import pyarrow as pa
 import torch
 from common import SHARED  # noqa: E402 - also puts src/ on the path
 
-from sparkner import TokenClassifier, chunking  # noqa: E402
-from sparkner.conll import read_conll  # noqa: E402
+from sparkner import TokenClassifier  # noqa: E402
+from sparkner.engine import windows as chunking  # noqa: E402
+from sparkner.metrics.conll import read_conll  # noqa: E402
 
 
 def stage_times(classifier: TokenClassifier, texts: list[str]) -> dict[str, float]:
@@ -39,7 +40,7 @@ def stage_times(classifier: TokenClassifier, texts: list[str]) -> dict[str, floa
     try:
         from pyspark.sql.pandas.types import to_arrow_type
 
-        from sparkner.schema import entity_schema
+        from sparkner.spark.schema import entity_schema
     except ImportError:  # a GPU box without Spark: the three model stages only
         return times
 

@@ -6,7 +6,7 @@ Takes the same flags as `sparkner-job --help`; sparkner must be installed on the
 driver and executors (e.g. `pip install sparkner` or `--py-files`).
 """
 
-from sparkner.jobs.cli import main
+from sparkner.cli.job import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

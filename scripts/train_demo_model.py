@@ -27,7 +27,7 @@ import torch
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer, BertConfig, BertForTokenClassification, BertModel
 
-from sparkner.conll import Sentence, read_conll
+from sparkner.metrics.conll import Sentence, read_conll
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
@@ -133,7 +133,7 @@ def evaluate(model_dir: Path, sentences: list[Sentence]) -> dict:
     from seqeval.metrics import classification_report, f1_score
 
     from sparkner import TokenClassifier
-    from sparkner.conll import tags_from_entities
+    from sparkner.metrics.conll import tags_from_entities
 
     classifier = TokenClassifier(str(model_dir), aggregation_strategy="first", device="cpu")
     predicted = classifier([s.text for s in sentences])

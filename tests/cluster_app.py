@@ -63,7 +63,7 @@ def udf_and_sql(spark: SparkSession, args: dict) -> dict:
 def gpu_scheduling(spark: SparkSession, args: dict) -> dict:
     """Tasks that Spark gives a (fake) GPU: which address each sees, which device sparkner picks
     when CUDA is there (patched in), and what a real NER task does when it is not."""
-    from sparkner.loading import resolve_device
+    from sparkner.sources.loading import resolve_device
 
     executor_count(spark, 2)
 

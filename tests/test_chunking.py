@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from texts import ALL_TEXTS
 
-from sparkner import TokenClassifier, chunking
-from sparkner.chunking import Windows
+from sparkner import TokenClassifier
+from sparkner.engine import windows as chunking
+from sparkner.engine.windows import Windows
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 REAL = ["bert-base-NER (cased WordPiece)", "roberta-base (byte-level BPE)", "deberta-v3 (SentencePiece unigram)"]

@@ -22,7 +22,7 @@ from parity import assert_same_entities
 from samples import copies_of_the_sample
 
 import sparkner
-from sparkner.jobs.cli import main as job_main
+from sparkner.cli.job import main as job_main
 
 pytestmark = pytest.mark.cluster
 

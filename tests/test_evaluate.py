@@ -7,8 +7,8 @@ import json
 import pytest
 
 import sparkner
-from sparkner.conll import Sentence, gold_spans, tags_from_entities
-from sparkner.evaluation import metrics_rows, row_counts, tag_spans
+from sparkner.metrics.conll import Sentence, gold_spans, tags_from_entities
+from sparkner.metrics.spans import metrics_rows, row_counts, tag_spans
 
 SPANS = "array<struct<start:int, end:int, label:string>>"
 
@@ -49,7 +49,7 @@ def test_metrics_rows_follow_seqeval_on_word_tags():
         for label, c in row_counts(found, gold_spans(sentence)).items():
             counts.setdefault(label, [0, 0, 0])
             counts[label] = [a + b for a, b in zip(counts[label], c)]
-    from sparkner.evaluation import LabelCounts
+    from sparkner.metrics.spans import LabelCounts
 
     rows = {r["label"]: r for r in metrics_rows({k: LabelCounts(*v) for k, v in counts.items()})}
     for label in ("PER", "LOC", "ORG", "micro avg", "macro avg"):
@@ -119,7 +119,7 @@ def test_equal_to_seqeval_on_conll_test_with_the_real_model(spark, real_model):
     from conftest import SHARED
     from seqeval.metrics import classification_report
 
-    from sparkner.conll import read_conll
+    from sparkner.metrics.conll import read_conll
 
     sentences = list(read_conll(SHARED / "data" / "conll2003" / "test.txt"))
     gold = sparkner.read_conll(spark, str(SHARED / "data" / "conll2003" / "test.txt")).repartition(4)
@@ -143,7 +143,7 @@ def test_equal_to_seqeval_on_conll_test_with_the_real_model(spark, real_model):
 
 
 def test_the_eval_command_prints_and_writes_the_metrics(spark, tmp_path, capsys):
-    from sparkner.eval import main
+    from sparkner.cli.eval import main
 
     gold = tmp_path / "gold.txt"
     gold.write_text(

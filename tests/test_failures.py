@@ -18,8 +18,8 @@ from texts import ALL_TEXTS
 
 import sparkner
 from sparkner import TokenClassifier
-from sparkner.inference import out_of_memory_type
-from sparkner.jobs.cli import main
+from sparkner.cli.job import main
+from sparkner.engine.forward import out_of_memory_type
 
 BROKEN_TOKEN = "<unembedded>"
 TEXTS = [
@@ -188,7 +188,7 @@ def test_a_task_given_a_gpu_runs_on_that_gpu_or_fails_naming_the_fix(monkeypatch
     import torch
     from pyspark import TaskContext
 
-    from sparkner.loading import resolve_device
+    from sparkner.sources.loading import resolve_device
 
     monkeypatch.setattr(TaskContext, "get", classmethod(lambda cls: _TaskWithGpu()))
     with mock.patch.object(torch.cuda, "is_available", return_value=True):
@@ -202,8 +202,8 @@ def test_a_task_given_a_gpu_runs_on_that_gpu_or_fails_naming_the_fix(monkeypatch
 
 def test_a_python_worker_with_too_little_address_space_refuses_naming_the_setting(monkeypatch):
     """spark.executor.pyspark.memory=1g: a message naming it, not an ImportError from torch (or a hang)."""
-    from sparkner import spark as glue
-    from sparkner.params import build_settings
+    from sparkner.sources.settings import build_settings
+    from sparkner.spark import udf as glue
 
     monkeypatch.setattr(glue, "address_space_limit", lambda: 2**30)
     with pytest.raises(RuntimeError, match=r"address-space limit of 1.0 GiB, which Spark sets from spark.executor.pyspark.memory.*at least 3g"):

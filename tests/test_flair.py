@@ -16,7 +16,7 @@ from tiny_models import build_tiny_flair_tagger
 
 import sparkner
 from sparkner import TokenClassifier
-from sparkner.jobs.cli import main
+from sparkner.cli.job import main
 
 pytestmark = pytest.mark.flair
 

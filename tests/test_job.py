@@ -15,7 +15,7 @@ from parity import assert_same_entities
 from samples import copies_of_the_sample
 
 from sparkner import SAMPLE_DOCS
-from sparkner.jobs.cli import main
+from sparkner.cli.job import main
 from sparkner.jobs.config import demo_model_path
 
 ROOT = Path(__file__).resolve().parents[1]

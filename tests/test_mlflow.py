@@ -18,9 +18,9 @@ from parity import assert_same_entities
 import sparkner
 import sparkner.mlflow
 from sparkner import SAMPLE_DOCS, TokenClassifier, ner_udf
-from sparkner.jobs.cli import main as job_main
-from sparkner.mlflow.artifacts import DOWNLOAD_LOG, cache_root, local_copy
-from sparkner.sources import ModelLoadError
+from sparkner.cli.job import main as job_main
+from sparkner.sources.locations import ModelLoadError
+from sparkner.sources.mlflow.artifacts import DOWNLOAD_LOG, cache_root, local_copy
 
 mlflow = pytest.importorskip("mlflow")
 pytestmark = pytest.mark.mlflow

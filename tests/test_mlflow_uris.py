@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sparkner.mlflow.uris import MlflowUriError, is_mlflow_uri, parse, registry_uri_for
+from sparkner.sources.mlflow.uris import MlflowUriError, is_mlflow_uri, parse, registry_uri_for
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,11 @@ from texts import ALL_TEXTS, SHORT_TEXTS
 from tiny_models import FAMILIES
 
 import sparkner
-from sparkner import TokenClassifier, onnx_runtime, runtimes
-from sparkner.cache import WORKER_CACHE
-from sparkner.chunking import model_input_names
+from sparkner import TokenClassifier
+from sparkner.engine import onnx_session as onnx_runtime
+from sparkner.engine.windows import model_input_names
+from sparkner.options import runtimes
+from sparkner.worker_cache import WORKER_CACHE
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 import sparkner
-from sparkner import ModelLoadError, TokenClassifier, sources
-from sparkner.cache import WorkerCache
-from sparkner.jobs.cli import main
-from sparkner.jobs.config import build_parser, parse_args
-from sparkner.params import OPTIONS, build_settings, readme_blocks
+from sparkner import ModelLoadError, TokenClassifier
+from sparkner.cli.job import build_parser, main, parse_args
+from sparkner.options.readme import readme_blocks
+from sparkner.options.settings import OPTIONS
+from sparkner.sources import locations as sources
+from sparkner.sources.settings import build_settings
+from sparkner.worker_cache import WorkerCache
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SAMPLE = Path(sparkner.SAMPLE_DOCS)
@@ -35,7 +37,7 @@ EXAMPLES = {
     "backend": ("flair", ["--backend", "flair"]),
     "on_error": ("null", ["--on-error", "null"]),
     "revision": ("v1.0", ["--revision", "v1.0"]),
-    "token": ("hf_from_a_file", ["--token-file", "TOKEN_FILE"]),
+    "token": ("hf_from_a_file", ["--hf-token-file", "TOKEN_FILE"]),
     "local_files_only": (True, ["--local-files-only"]),
     "trust_remote_code": (True, ["--trust-remote-code"]),
     "tracking_uri": ("http://mlflow:5000", ["--tracking-uri", "http://mlflow:5000"]),
@@ -57,7 +59,7 @@ def test_readme_tables_are_the_declarations():
 def test_cli_help_lists_every_option_with_its_values():
     help_text = " ".join(build_parser().format_help().split())
     for declared in OPTIONS.values():
-        flag = "--token-file" if declared.secret else declared.flag
+        flag = declared.flag
         assert flag in help_text, f"{declared.name} has no job flag"
         for choice in declared.choices:
             assert choice in help_text
@@ -97,7 +99,7 @@ def test_a_misspelled_option_names_the_right_one():
 
 
 def test_onnx_without_its_packages_is_a_one_line_job_error(monkeypatch, capsys):
-    from sparkner import runtimes
+    from sparkner.options import runtimes
 
     monkeypatch.setattr(runtimes.Runtime, "missing_packages", lambda self: list(self.packages))
     code = main(["--input", str(SAMPLE), "--input-format", "json", "--output", "out", "--dtype", "onnx-int8"])
@@ -157,7 +159,7 @@ def test_a_model_folder_without_tokenizer_files_is_refused(tiny_models, tmp_path
 
 
 def test_half_precision_on_a_cpu_is_warned_about(tiny_models, caplog):
-    with caplog.at_level(logging.WARNING, logger="sparkner"), pytest.warns(UserWarning, match="on device 'cpu' runs about 4x slower"):
+    with caplog.at_level(logging.WARNING, logger="sparkner"), pytest.warns(UserWarning, match="dtype bfloat16 on a CPU is about 4x slower"):
         TokenClassifier(tiny_models["bert-cased"], dtype="bfloat16", device="cpu").load()
     assert any("dtype bfloat16 on a CPU is about 4x slower than float32" in r.getMessage() for r in caplog.records)
 
@@ -179,7 +181,7 @@ def test_worker_cache_keeps_the_most_recent_entries_per_kind():
 
 
 def test_trying_several_dtypes_keeps_two_models_in_a_worker(tiny_models):
-    from sparkner.cache import WORKER_CACHE
+    from sparkner.worker_cache import WORKER_CACHE
 
     WORKER_CACHE.clear()
     for dtype in (None, "bfloat16", "int8"):

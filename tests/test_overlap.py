@@ -12,10 +12,10 @@ from parity import assert_same_entities
 from test_failures import RunsOutOfMemory
 from texts import ALL_TEXTS
 
-import sparkner.classifier
+import sparkner.engine.classifier
 from sparkner import TokenClassifier
-from sparkner.inference import out_of_memory_type
-from sparkner.overlap import prepared_ahead
+from sparkner.engine.forward import out_of_memory_type
+from sparkner.engine.prefetch import prepared_ahead
 
 TEXTS = [f"{text} ({copy})" for copy in range(12) for text in ALL_TEXTS]
 
@@ -23,8 +23,8 @@ TEXTS = [f"{text} ({copy})" for copy in range(12) for text in ALL_TEXTS]
 @pytest.fixture(autouse=True)
 def small_groups(monkeypatch):
     """Many groups, the same with and without overlap (so batches, and scores, are identical)."""
-    monkeypatch.setattr(sparkner.classifier, "GROUP_CHARACTERS", 2_000)
-    monkeypatch.setattr(sparkner.classifier, "OVERLAP_GROUP_CHARACTERS", 2_000)
+    monkeypatch.setattr(sparkner.engine.classifier, "GROUP_CHARACTERS", 2_000)
+    monkeypatch.setattr(sparkner.engine.classifier, "OVERLAP_GROUP_CHARACTERS", 2_000)
 
 
 def overlapping(path, **options) -> TokenClassifier:
@@ -122,8 +122,8 @@ def test_softmax_on_the_device_equals_the_host_softmax(tiny_models):
     """A GPU computes the softmax batch by batch on the device, the CPU once in numpy: same probabilities."""
     import numpy as np
 
-    from sparkner.batching import PaddedBatch
-    from sparkner.inference import softmax
+    from sparkner.engine.batching import PaddedBatch
+    from sparkner.engine.forward import softmax
 
     engine = TokenClassifier(str(tiny_models["roberta"])).engine
     windows = engine.encoder.encode(ALL_TEXTS)

@@ -8,7 +8,7 @@ import pytest
 
 import sparkner
 from sparkner import ModelLoadError, TokenClassifier
-from sparkner.params import build_settings
+from sparkner.sources.settings import build_settings
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_slow_tokenizers_are_refused(monkeypatch, tiny_models):
         is_fast = False
 
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: Slow())
-    from sparkner.cache import WORKER_CACHE
+    from sparkner.worker_cache import WORKER_CACHE
 
     WORKER_CACHE.clear()  # load afresh, not the tokenizer an earlier test cached
     with pytest.raises(ValueError, match="has only a slow \\(Python\\) tokenizer \\(Slow\\); sparkner needs a fast"):

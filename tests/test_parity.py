@@ -109,7 +109,7 @@ def test_long_texts_without_stride_are_covered_whole(context_free_models, strate
 
 def test_stitched_tokens_keep_context_on_both_sides(tiny_models):
     """In the overlap of two windows each token comes from the window where it is more central."""
-    from sparkner import chunking
+    from sparkner.engine import windows as chunking
 
     classifier = TokenClassifier(tiny_models["bert-cased"])
     info, stride = classifier.engine.info, classifier.engine.stride

@@ -11,7 +11,7 @@ from parity import PIPELINE_WORDS, assert_same_results
 from test_parity import pipeline_results
 
 from sparkner import TokenClassifier
-from sparkner.conll import read_conll
+from sparkner.metrics.conll import read_conll
 
 CONLL_TEST = SHARED / "data" / "conll2003" / "test.txt"
 LONG_DOCS = SHARED / "data" / "long_docs" / "conll2003_en_test_docs.jsonl"

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import sparkner
-from sparkner.results import TextResult
-from sparkner.serve import Batcher, RequestError, ResultCache, parse_request
+from sparkner.engine.results import TextResult
+from sparkner.serve.app import Batcher, RequestError, ResultCache, parse_request
 
 TEXT = "My name is Sarah Jessica Parker but you can call me Jessica"
 TOKEN = "hf_***"  # the documentation's placeholder, used as this server's token
@@ -80,7 +80,7 @@ class Server:
         token_file = tmp / "token"
         token_file.write_text(TOKEN + "\n")
         self.log = tmp / f"server-{self.port}.log"
-        command = [sys.executable, "-m", "sparkner.serve", "--model", sparkner.DEMO_MODEL, "--model-id", "sparkner-demo",
+        command = [sys.executable, "-m", "sparkner.serve.app", "--model", sparkner.DEMO_MODEL, "--model-id", "sparkner-demo",
                    "--port", str(self.port), "--token-file", str(token_file), *options]
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         self.process = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT, env=env)

@@ -99,7 +99,7 @@ def test_hostile_texts_through_spark(spark, tiny_models):
 
 def test_the_tokenizer_gets_the_tasks_cpu_share(monkeypatch):
     """Left alone, the Rust tokenizer would start a thread per core of the machine in every task."""
-    from sparkner.spark import share_cpus_with_the_tokenizer
+    from sparkner.spark.udf import share_cpus_with_the_tokenizer
 
     monkeypatch.delenv("RAYON_NUM_THREADS", raising=False)
     monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)

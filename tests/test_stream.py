@@ -18,10 +18,10 @@ from pyspark.sql.functions import pandas_udf
 from samples import DOCS, many_docs
 
 from sparkner import DEMO_MODEL, SAMPLE_DOCS
-from sparkner.jobs.cli import main
+from sparkner.cli.job import main
 from sparkner.jobs.config import JobConfig
 from sparkner.jobs.stream import BATCH_COLUMN, TableBatchWriter
-from sparkner.params import build_settings
+from sparkner.sources.settings import build_settings
 
 
 def write_files(folder: Path, first: int, count: int, per_file: int = 7, docs: list[dict] = DOCS) -> None:
@@ -178,8 +178,8 @@ def test_the_model_loads_once_per_python_worker_across_micro_batches(spark, tmp_
 
     @pandas_udf("string")
     def loads_so_far(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
-        from sparkner.cache import WORKER_CACHE  # the worker's own, imported there
-        from sparkner.spark import _worker_setup
+        from sparkner.spark.udf import _worker_setup
+        from sparkner.worker_cache import WORKER_CACHE  # the worker's own, imported there
 
         classifier = _worker_setup(settings)  # what ner_udf's workers do first
         for batch in batches:

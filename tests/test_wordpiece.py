@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from texts import ALL_TEXTS
 
-from sparkner.wordpiece import WordPieceOffsets
+from sparkner.engine.wordpiece import WordPieceOffsets
 
 ORDINARY = [
     "Angela Merkel met Emmanuel Macron in Berlin.",

@@ -14,19 +14,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from sparkner.classifier import TokenClassifier
 from sparkner.demo import MODEL_PATH as DEMO_MODEL
 from sparkner.demo import SAMPLE_DOCS, SAMPLE_GOLD
-from sparkner.loading import ModelLoadError
-from sparkner.params import AggregationStrategy
+from sparkner.engine.classifier import TokenClassifier
+from sparkner.options.settings import AggregationStrategy
+from sparkner.sources.loading import ModelLoadError
 
 _SPARK_NAMES = {
-    "ner_udf": "sparkner.spark",
-    "register": "sparkner.spark",
-    "entity_schema": "sparkner.schema",
-    "evaluate": "sparkner.evaluation",
-    "read_conll": "sparkner.gold",
-    "read_spans": "sparkner.gold",
+    "ner_udf": "sparkner.spark.udf",
+    "register": "sparkner.spark.udf",
+    "entity_schema": "sparkner.spark.schema",
+    "evaluate": "sparkner.metrics.spans",
+    "read_conll": "sparkner.metrics.gold",
+    "read_spans": "sparkner.metrics.gold",
 }
 
 __all__ = [

@@ -1,11 +1,7 @@
-"""The lakehouse batch job: read a table or files, add entities, write, summarise.
+"""The lakehouse batch and streaming job: read a table or files, add entities, write, summarise.
 
-Run it as `python -m sparkner.jobs`, as the console script `sparkner-job`
-(also the Databricks Python-wheel task entry point), or with
-`spark-submit jobs/ner_job.py`. `config` parses flags and config files, `run`
-holds the Spark work, `summary` the run summary.
+`config` holds the job's settings and their checks, `run` the batch work, `stream` the streaming
+work, `summary` the run summary, `progress` the progress display and `signals` a clean stop on
+Ctrl-C or SIGTERM. Its command line is `sparkner.cli.job` (`sparkner-job`, `python -m sparkner.jobs`,
+`spark-submit jobs/ner_job.py`, or a Databricks Python-wheel task with entry point `sparkner-job`).
 """
-
-from sparkner.jobs.cli import main
-
-__all__ = ["main"]

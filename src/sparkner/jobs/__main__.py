@@ -1,3 +1,3 @@
-from sparkner.jobs.cli import main
+from sparkner.cli.job import main
 
 raise SystemExit(main())

@@ -1,20 +1,20 @@
-"""Job settings: command-line flags, optionally over a YAML or JSON config file.
+"""The batch and streaming job's settings (`JobConfig`), its config file, and their checks.
 
-A config file holds the same settings as the flags (dashes or underscores in the
-keys); flags given on the command line win over the file. sparkner's own options
-(`params.OPTIONS`) become flags and config keys here without being listed again.
+A config file holds the same settings as the job's flags (`cli.job`; dashes or underscores in
+the keys); flags given on the command line win over the file. sparkner's own options
+(`options.settings.OPTIONS`) are config keys here without being listed again.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sparkner.demo import MODEL_PATH
-from sparkner.params import OPTIONS, Option, Settings, build_settings, comma_list, read_secret, unknown_option_message
+from sparkner.options.settings import OPTIONS, Settings, comma_list, unknown_option_message
+from sparkner.sources.settings import build_settings
 
 INPUT_FORMATS = ("parquet", "json", "csv", "text")
 MODES = ("error", "overwrite", "append", "incremental")
@@ -34,7 +34,7 @@ def demo_model_path() -> str:
 
 @dataclass
 class JobConfig:
-    """The job's own settings; `options` holds sparkner's options (`params.OPTIONS`) as given."""
+    """The job's own settings; `options` holds sparkner's options (`options.settings.OPTIONS`) as given."""
 
     input: str | None = None
     input_table: str | None = None
@@ -48,7 +48,7 @@ class JobConfig:
     partition_by: list[str] | None = None
     mode: str = "error"
     model: str | None = None
-    token_file: str | None = None
+    token: str | None = field(default=None, repr=False)  # read by the command line from --hf-token-file or HF_TOKEN
     explode: bool = False
     keep_text: bool = False
     chunk_rows: int | None = None
@@ -71,81 +71,13 @@ class JobConfig:
     def ner_settings(self) -> Settings:
         """The engine's settings, validated (raises ValueError naming the bad value)."""
         options = dict(self.options)
-        token = read_secret(self.token_file)  # without --token-file, transformers reads HF_TOKEN itself
-        if token is not None:
-            options["token"] = token
+        if self.token is not None:
+            options["token"] = self.token
         return build_settings(self.model_or_demo, **options)
 
     def requested_model(self, settings: Settings) -> str | None:
         """`--model` as written, when the settings run something more precise (an MLflow alias pinned to a version)."""
         return self.model_or_demo if self.model_or_demo != settings.model else None
-
-
-def option_help(declared: Option) -> str:
-    """An option's flag help: its README text, its allowed values and its default."""
-    text = declared.help.replace("`", "")
-    if declared.choices:
-        text += f" [one of: {', '.join(declared.choices)}]"
-    if declared.cli_type is not None and declared.default is not None:
-        text += f" (default: {declared.default})"
-    return text.replace("%", "%%")
-
-
-def add_option_flags(group: argparse._ArgumentGroup) -> None:
-    """One flag per option of `params.OPTIONS` (secrets excepted: see --token-file)."""
-    for declared in OPTIONS.values():
-        if declared.secret:
-            continue
-        if declared.cli_type is None:
-            group.add_argument(declared.flag, dest=declared.name, action="store_true", help=option_help(declared))
-        else:
-            group.add_argument(declared.flag, dest=declared.name, type=declared.cli_type, metavar=declared.name.upper(), help=option_help(declared))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sparkner-job",
-        description="Add named entities to a table of texts with a Hugging Face token-classification model.",
-        argument_default=argparse.SUPPRESS,  # only flags actually given override the config file
-        allow_abbrev=False,  # "--token hf_..." must not be read as --token-file
-    )
-    source = parser.add_argument_group("input")
-    source.add_argument("--input", help="input path (files or a folder)")
-    source.add_argument("--input-table", help="input catalog table, instead of --input")
-    source.add_argument("--input-format", choices=INPUT_FORMATS, help="format of --input (default parquet)")
-    source.add_argument("--text-col", help="column holding the text (default 'text'; for --input-format text the lines)")
-    source.add_argument("--id-col", help="document id column (needed for --mode incremental)")
-    source.add_argument("--gold-col", help="gold entities column (array<struct<start, end, label>>): span metrics go into the run summary")
-    sink = parser.add_argument_group("output")
-    sink.add_argument("--output", help="output path")
-    sink.add_argument("--output-table", help="output catalog table, instead of --output")
-    sink.add_argument("--output-format", help="Spark writer format (default parquet; 'delta' needs Delta Lake on the cluster)")
-    sink.add_argument("--partition-by", type=comma_list, help="comma-separated output partition columns")
-    sink.add_argument("--mode", choices=MODES, help="error (default: refuse existing output), overwrite, append, incremental")
-    sink.add_argument("--explode", action="store_true", help="one row per entity (with the id) instead of one array per document")
-    sink.add_argument("--keep-text", action="store_true", help="with --explode: keep the text column, so text[start:end] can be read from the output")
-    sink.add_argument(
-        "--chunk-rows", type=int, help=f"incremental mode: commit every N new documents, so a stopped run keeps its progress (default {DEFAULT_CHUNK_ROWS}; 0: one commit)"
-    )
-    sink.add_argument("--summary-path", help="where to write the run summary JSON (default: inside a path output)")
-    sink.add_argument("--show", type=int, help="print a table of the first N entities found at the end")
-    sink.add_argument(
-        "--progress-interval", type=float, help="seconds between progress log lines when stderr is not a terminal (default 10; a terminal gets a live bar)"
-    )
-    streaming = parser.add_argument_group("streaming (--stream)")
-    streaming.add_argument("--stream", action="store_true", help="read the input as a Structured Streaming source: each run processes what arrived since the last (needs --checkpoint)")
-    streaming.add_argument("--checkpoint", help="the stream's checkpoint folder: what was processed and committed")
-    streaming.add_argument("--trigger", help="available-now (default: what is there, then stop), once, or processing-time=<interval> (e.g. processing-time='30 seconds': keep running)")
-    streaming.add_argument("--schema", help="the input's schema as a DDL string (default: read from the input's files when the stream starts)")
-    streaming.add_argument("--max-files-per-trigger", type=int, help="file sources: at most N new files per micro-batch")
-    streaming.add_argument("--max-bytes-per-trigger", help="file sources that support it: about this many bytes per micro-batch")
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", help="Hub id, local directory (also dbfs:/ and /Volumes/ paths) or Flair model file (default: sparkner's bundled demo model)")
-    model.add_argument("--token-file", help="file holding the Hugging Face access token for a private or gated model (or set HF_TOKEN); never give the token itself on the command line")
-    add_option_flags(parser.add_argument_group("sparkner options (see the README's option table)"))
-    parser.add_argument("--config", help="YAML or JSON file with any of these settings; flags win")
-    parser.add_argument("--master", help="Spark master when not launched by spark-submit (e.g. local[2])")
-    return parser
 
 
 def read_config_file(path: str) -> dict[str, Any]:
@@ -165,8 +97,8 @@ def read_config_file(path: str) -> dict[str, Any]:
         raise JobError(f"config file {path!r} must hold a mapping of settings")
     settings = {key.replace("-", "_"): value for key, value in data.items()}
     if "token" in settings:
-        raise JobError(f"config file {path!r} holds a token; put it in its own file and give token_file (or set HF_TOKEN)")
-    known = sorted(JOB_FIELDS | {name for name, declared in OPTIONS.items() if not declared.secret})
+        raise JobError(f"config file {path!r} holds a token; put it in its own file and give hf_token_file (or set HF_TOKEN)")
+    known = sorted(JOB_FIELDS | CONFIG_FILE_KEYS | {name for name, declared in OPTIONS.items() if not declared.secret})
     for key in settings:
         if key not in known:
             raise JobError(f"config file {path!r}: " + unknown_option_message(key, known, "setting"))
@@ -176,17 +108,9 @@ def read_config_file(path: str) -> dict[str, Any]:
     return settings
 
 
-JOB_FIELDS = {f.name for f in fields(JobConfig)} - {"options"}
-
-
-def parse_args(argv: list[str] | None = None) -> JobConfig:
-    given = vars(build_parser().parse_args(argv))
-    settings = read_config_file(given.pop("config")) if "config" in given else {}
-    settings.update(given)
-    options = {name: settings.pop(name) for name in list(settings) if name in OPTIONS}
-    config = JobConfig(**settings, options=options)
-    check(config)
-    return config
+JOB_FIELDS = {f.name for f in fields(JobConfig)} - {"options", "token"}
+# Config-file keys that are no JobConfig field: the file holding the token (and its old name).
+CONFIG_FILE_KEYS = {"token_file", "hf_token_file"}
 
 
 def check(config: JobConfig) -> None:

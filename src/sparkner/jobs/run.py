@@ -17,7 +17,6 @@ task on one core) and the progress line moves as tasks finish.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import math
 import time
@@ -30,14 +29,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StringType, StructType
 
-from sparkner.evaluation import LabelCounts, add_counts, collect_counts, label_counts, metrics_rows
 from sparkner.jobs.config import DEFAULT_CHUNK_ROWS, JobConfig, JobError
-from sparkner.jobs.progress import JobProgress
-from sparkner.jobs.progress_line import Counters, ProgressLine
+from sparkner.jobs.progress import Counters, ProgressLine
+from sparkner.jobs.signals import JobProgress
 from sparkner.jobs.summary import RunSummary
-from sparkner.params import OnError, Settings
-from sparkner.schema import entity_fields
-from sparkner.spark import ner_stats_udf
+from sparkner.metrics.spans import LabelCounts, add_counts, collect_counts, label_counts, metrics_rows
+from sparkner.options.settings import OnError, Settings
+from sparkner.spark.schema import entity_fields
+from sparkner.spark.udf import ner_stats_udf
 
 logger = logging.getLogger("sparkner.job")
 
@@ -53,7 +52,7 @@ def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
     try:
         df = file_reader(spark.read, config).load(config.input)
     except Exception as error:  # noqa: BLE001 - any reader failure is the input's problem
-        raise JobError(f"cannot read input {config.input!r} as {config.input_format}: {_first_line(error)}") from None
+        raise JobError(f"cannot read input {config.input!r} as {config.input_format}: {first_line(error)}") from None
     return checked_input(df, config)
 
 
@@ -87,7 +86,7 @@ def checked_input(df: DataFrame, config: JobConfig) -> DataFrame:
     return df
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
@@ -95,7 +94,7 @@ def read_output(spark: SparkSession, config: JobConfig) -> DataFrame | None:
     """The existing output, or None when there is none yet."""
     if config.output_table:
         return spark.table(config.output_table) if spark.catalog.tableExists(config.output_table) else None
-    if _is_local(config.output) and not Path(config.output.removeprefix("file:")).exists():
+    if is_local_path(config.output) and not Path(config.output.removeprefix("file:")).exists():
         return None
     try:
         existing = spark.read.format(config.output_format).load(config.output)
@@ -187,9 +186,9 @@ def run_job(
     chunks = 1
     if config.mode == "incremental" and config.chunk_rows != 0:
         chunks = max(1, math.ceil(rows_total / (config.chunk_rows or DEFAULT_CHUNK_ROWS)))
-    summary = RunSummary(model=settings.model, model_requested=config.requested_model(settings), mode=config.mode, output=target, rows_skipped_existing=skipped)
-    summary.started_at = datetime.datetime.fromtimestamp(command_started, datetime.timezone.utc).isoformat(timespec="seconds")
-    summary.startup_seconds = round(started - command_started, 3)
+    summary = RunSummary.begin(
+        settings.model, config.requested_model(settings), config.mode, target, command_started, started, rows_skipped_existing=skipped
+    )
     if config.mode == "incremental" and rows_total == 0:
         summary.note = f"nothing new: all {skipped:,} ids are already in the output; no model loaded, nothing written"
         logger.info(summary.note)
@@ -253,7 +252,7 @@ def rows_to_do(source: DataFrame, existing: DataFrame | None, config: JobConfig,
     return todo, rows_total, rows_in_source - rows_total
 
 
-def _is_local(path: str) -> bool:
+def is_local_path(path: str) -> bool:
     return path.startswith("file:") or ":" not in path.split("/", 1)[0]
 
 
@@ -262,7 +261,7 @@ def default_summary_path(config: JobConfig) -> str | None:
     for tables and remote paths only where --summary-path says."""
     if config.summary_path:
         return config.summary_path
-    if config.output and _is_local(config.output):
+    if config.output and is_local_path(config.output):
         return f"{config.output.removeprefix('file:').rstrip('/')}/_sparkner_summary.json"
     return None
 
@@ -272,11 +271,15 @@ def write_summary(summary: RunSummary, path: str) -> list[Path]:
     latest = Path(path)
     stamp = summary.started_at.replace(":", "").replace("+0000", "Z")
     own = latest.with_name(f"{latest.stem}-{stamp}{latest.suffix}")
-    latest.parent.mkdir(parents=True, exist_ok=True)
-    text = summary.to_json() + "\n"
-    own.write_text(text)
-    latest.write_text(text)
+    write_latest_summary(summary, path)
+    own.write_text(summary.to_json() + "\n")
     return [own, latest]
+
+
+def write_latest_summary(summary: RunSummary, path: str) -> None:
+    """The summary at `path` (rewritten after each micro-batch of a stream, and at the end of any run)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(summary.to_json() + "\n")
 
 
 def write_examples_table(summary: RunSummary) -> str:

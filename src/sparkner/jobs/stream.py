@@ -31,12 +31,12 @@ from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 from pyspark.sql.types import StructType
 
 from sparkner.jobs.config import JobConfig, JobError, parse_trigger
-from sparkner.jobs.progress import JobProgress
-from sparkner.jobs.progress_line import Counters
-from sparkner.jobs.run import NER_COLUMN, _first_line, _is_local, checked_input, file_reader, shape_output
+from sparkner.jobs.progress import Counters
+from sparkner.jobs.run import NER_COLUMN, checked_input, file_reader, first_line, is_local_path, shape_output
+from sparkner.jobs.signals import JobProgress
 from sparkner.jobs.summary import RunSummary
-from sparkner.params import Settings
-from sparkner.spark import ner_stats_udf
+from sparkner.options.settings import Settings
+from sparkner.spark.udf import ner_stats_udf
 
 logger = logging.getLogger("sparkner.job")
 
@@ -58,7 +58,7 @@ def infer_schema(spark: SparkSession, config: JobConfig, modified_after: float |
     except Exception as error:  # noqa: BLE001 - no (new) files, unreadable files
         if modified_after is not None:
             return None
-        raise JobError(f"cannot read the schema of input {config.input!r} as {config.input_format} ({_first_line(error)}); give --schema") from None
+        raise JobError(f"cannot read the schema of input {config.input!r} as {config.input_format} ({first_line(error)}); give --schema") from None
     return schema if schema.fields else None
 
 
@@ -80,8 +80,8 @@ def stream_schema(spark: SparkSession, config: JobConfig, started: float) -> Str
         try:
             return spark.createDataFrame([], config.schema).schema
         except Exception as error:  # noqa: BLE001 - a bad DDL string is the user's to fix
-            raise JobError(f"--schema {config.schema!r} is not a valid schema: {_first_line(error)}") from None
-    record = Path(config.checkpoint.removeprefix("file:")) / SCHEMA_FILE if _is_local(config.checkpoint) else None
+            raise JobError(f"--schema {config.schema!r} is not a valid schema: {first_line(error)}") from None
+    record = Path(config.checkpoint.removeprefix("file:")) / SCHEMA_FILE if is_local_path(config.checkpoint) else None
     if record is None or not record.exists():
         schema = infer_schema(spark, config)
         if record is None:
@@ -222,9 +222,8 @@ def run_stream(
     progress = progress or JobProgress()
     started = time.time()
     command_started = command_started or started
-    summary = RunSummary(model=settings.model, model_requested=config.requested_model(settings), mode="stream", output=config.output_table or config.output)
-    summary.started_at = datetime.datetime.fromtimestamp(command_started, datetime.timezone.utc).isoformat(timespec="seconds")
-    summary.startup_seconds = round(started - command_started, 3)
+    output = config.output_table or config.output
+    summary = RunSummary.begin(settings.model, config.requested_model(settings), "stream", output, command_started, started)
     counters = Counters.create(spark)
     # Spread each micro-batch over the task slots: one new file is otherwise one task on one core.
     source = stream_input(spark, config, started).repartition(max(1, spark.sparkContext.defaultParallelism))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -38,6 +39,14 @@ class RunSummary:
     note: str = ""  # e.g. why nothing was processed
     micro_batches: list[dict[str, Any]] | None = None  # --stream: one entry per micro-batch with input
     quality: list[dict[str, Any]] | None = None  # span metrics against --gold-col (sparkner.evaluate's rows)
+
+    @classmethod
+    def begin(cls, model: str, model_requested: str | None, mode: str, output: str | None, command_started: float, started: float, **counts: Any) -> RunSummary:
+        """A run's summary as its work starts: `startup_seconds` from the command's start until now (`started`)."""
+        summary = cls(model=model, model_requested=model_requested, mode=mode, output=output, **counts)
+        summary.started_at = datetime.datetime.fromtimestamp(command_started, datetime.timezone.utc).isoformat(timespec="seconds")
+        summary.startup_seconds = round(started - command_started, 3)
+        return summary
 
     def add_chunk(self, result: DataFrame, text_col: str, ner_col: str, *, rows_out: int) -> None:
         """Counts from a persisted chunk of results (one pass for totals, one for labels)."""

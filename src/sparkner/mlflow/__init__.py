@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sparkner.mlflow.registry import require_mlflow
-from sparkner.mlflow.uris import is_mlflow_uri
+from sparkner.sources.mlflow.registry import require_mlflow
+from sparkner.sources.mlflow.uris import is_mlflow_uri
 
 __all__ = ["log_model", "result_type", "signature"]
 
@@ -27,9 +27,13 @@ def result_type(aggregation_strategy: Any = "first") -> Any:
     MLflow's spark_udf turns a pyfunc's output into an `array<struct>` column position by
     position, which cannot hold a variable number of entities; a struct column it fills by name.
     """
-    from pyspark.sql.types import StringType, StructField, StructType  # URIs are read without Spark (sparkner.sources)
+    from pyspark.sql.types import (  # URIs are read without Spark (sparkner.sources.locations)
+        StringType,
+        StructField,
+        StructType,
+    )
 
-    from sparkner.schema import entity_schema
+    from sparkner.spark.schema import entity_schema
 
     return StructType([StructField("entities", entity_schema(aggregation_strategy)), StructField("error", StringType())])
 
@@ -40,7 +44,7 @@ def signature(aggregation_strategy: Any = "first") -> Any:
     from mlflow.models import ModelSignature
     from mlflow.types.schema import Array, ColSpec, Object, Property, Schema
 
-    from sparkner.schema import entity_schema
+    from sparkner.spark.schema import entity_schema
 
     entity = entity_schema(aggregation_strategy).elementType
     properties = [Property(f.name, _MLFLOW_TYPES[f.dataType.typeName()]) for f in entity.fields]
@@ -62,10 +66,11 @@ def log_model(model: str, name: str, *, registered_model_name: str | None = None
     mlflow = require_mlflow(str(model))
     import pandas as pd
 
-    from sparkner import __version__, sources
-    from sparkner.classifier import TokenClassifier
+    from sparkner import __version__
+    from sparkner.engine.classifier import TokenClassifier
     from sparkner.mlflow.pyfunc import MODEL_ARTIFACT, SparknerModel
-    from sparkner.params import Backend
+    from sparkner.options.settings import Backend
+    from sparkner.sources import locations as sources
 
     model = str(model)
     if not (is_mlflow_uri(model) or sources.resolve(model).kind == "directory"):
@@ -97,7 +102,7 @@ def _options_config(options: dict[str, Any]) -> dict[str, Any]:
     """The options as logged (JSON-able); the token is never logged."""
     if "token" in options:
         raise ValueError("log_model does not log an access token; the logged model folder needs none")
-    from sparkner.params import OPTIONS
+    from sparkner.options.settings import OPTIONS
 
     logged = {name: value for name, value in options.items() if OPTIONS[name].group != "loading"}  # the folder is local
     return {name: list(value) if isinstance(value, tuple) else value for name, value in logged.items()}

@@ -20,7 +20,7 @@ class SparknerModel(mlflow.pyfunc.PythonModel):
     """Loads the Hugging Face files logged beside it with the sparkner options logged as its model config."""
 
     def load_context(self, context: Any) -> None:
-        from sparkner.classifier import TokenClassifier
+        from sparkner.engine.classifier import TokenClassifier
 
         self.classifier = TokenClassifier(context.artifacts[MODEL_ARTIFACT], **(context.model_config or {}))
 

@@ -14,10 +14,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from sparkner import sources
-from sparkner.cache import WORKER_CACHE
-from sparkner.params import LoadOptions
-from sparkner.sources import ModelLoadError
+from sparkner.options.runtimes import half_precision_on_cpu
+from sparkner.options.settings import LoadOptions
+from sparkner.sources import locations as sources
+from sparkner.sources.locations import TOKENIZER_FILES, ModelLoadError
+from sparkner.worker_cache import WORKER_CACHE
 
 __all__ = ["ModelLoadError", "TokenizerInfo", "cached_model", "cached_tokenizer", "load_config", "load_tokenizer", "resolve_device"]
 
@@ -149,10 +150,6 @@ def tokenizer_info(tokenizer: Any, config: Any) -> TokenizerInfo:
     return TokenizerInfo(window=window, num_special=num_special, num_leading_special=num_leading, labels=labels)
 
 
-# Files a transformers tokenizer is built from, by family (for the "missing files" message).
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spm.model", "sentencepiece.bpe.model", "tokenizer.model")
-
-
 def check_vocabulary(model: str, tokenizer: Any, config: Any) -> None:
     """Refuse a tokenizer that cannot be the model's: one with no tokens beyond its special
     tokens (what transformers builds from a folder without tokenizer files), or one that
@@ -215,8 +212,8 @@ def _onnx_session(model: Any, tokenizer: Any, *, quantize: bool) -> Any:
     """The ONNX Runtime session (float32, or int8 weights), using the threads torch was given for this task."""
     import torch
 
-    from sparkner import onnx_runtime
-    from sparkner.chunking import model_input_names
+    from sparkner.engine import onnx_session as onnx_runtime
+    from sparkner.engine.windows import model_input_names
 
     return onnx_runtime.session(model, model_input_names(tokenizer), torch.get_num_threads(), quantize=quantize)
 
@@ -276,10 +273,6 @@ def resolve_device(requested: str | None, cpu_only: bool = False) -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
-# Measured on 2 CPU cores (docs/benchmarks.md): half-precision matrix products have no fast CPU kernels here.
-SLOW_CPU_DTYPES = {"float16": "about 4x slower than float32", "bfloat16": "about 4x slower than float32"}
-
-
 def cached_tokenizer(model: str, options: LoadOptions) -> Any:
     """Tokenizers are cheap but not free to load: once per process per model."""
     key = (model, options.revision, options.trust_remote_code)
@@ -292,8 +285,9 @@ def cached_model(model: str, options: LoadOptions, device: str, dtype: str | Non
 
     def load() -> Any:
         logger.info("sparkner: loading model %s (revision %s) with %s on %s, dtype %s", model, options.revision, runtime, device, dtype or "float32")
-        if device == "cpu" and dtype in SLOW_CPU_DTYPES:
-            logger.warning("sparkner: dtype %s on a CPU is %s; use it on a GPU, or dtype=None / 'int8' on a CPU", dtype, SLOW_CPU_DTYPES[dtype])
+        slow = half_precision_on_cpu(dtype) if device == "cpu" else None
+        if slow:
+            logger.warning("sparkner: %s", slow)
         return load_model(model, options, device, dtype, runtime)
 
     return WORKER_CACHE.get("model", key, load)

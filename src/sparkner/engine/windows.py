@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from sparkner.loading import TokenizerInfo
-from sparkner.wordpiece import WordPieceOffsets
-from sparkner.words import TextLayout
+from sparkner.engine.wordpiece import WordPieceOffsets
+from sparkner.engine.words import TextLayout
+from sparkner.sources.loading import TokenizerInfo
 
 
 @dataclass

@@ -10,10 +10,10 @@ from typing import Any, get_type_hints
 
 from pyspark.sql.types import ArrayType, FloatType, IntegerType, StringType, StructField, StructType
 
-from sparkner.params import AggregationStrategy, parse_strategy
-from sparkner.results import GROUPED_FIELDS, TOKEN_FIELDS, GroupedEntity, TokenEntity
+from sparkner.engine.results import GROUPED_FIELDS, TOKEN_FIELDS, GroupedEntity, TokenEntity
+from sparkner.options.settings import AggregationStrategy, parse_strategy
 
-# Python field types of the entity shapes (sparkner.results), as Spark types.
+# Python field types of the entity shapes (sparkner.engine.results), as Spark types.
 _SPARK_TYPES = {str: StringType(), float: FloatType(), int: IntegerType()}
 _FIELD_TYPES = {name: _SPARK_TYPES[kind] for shape in (GroupedEntity, TokenEntity) for name, kind in get_type_hints(shape).items()}
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlparse
 
-from sparkner.mlflow.uris import MlflowModelUri, parse, registry_uri_for
+from sparkner.sources.mlflow.uris import MlflowModelUri, parse, registry_uri_for
 
 T = TypeVar("T")
 

@@ -6,9 +6,9 @@ import importlib
 import sys
 
 COMMANDS = {
-    "job": ("sparkner.jobs.cli", "add entities to a table of texts (also: sparkner-job)"),
-    "eval": ("sparkner.eval", "span metrics of a model on gold files (also: sparkner-eval)"),
-    "serve": ("sparkner.serve", "the inference API's token-classification task over HTTP"),
+    "job": ("sparkner.cli.job", "add entities to a table of texts (also: sparkner-job)"),
+    "eval": ("sparkner.cli.eval", "span metrics of a model on gold files (also: sparkner-eval)"),
+    "serve": ("sparkner.cli.serve", "the inference API's token-classification task over HTTP"),
 }
 
 

@@ -17,9 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from sparkner.params import Backend, LoadOptions
+from sparkner.options.settings import Backend, LoadOptions
 
 DBFS_MOUNT = "/dbfs"
+# Files a transformers tokenizer is built from, by family: what makes a folder hold a tokenizer
+# (the "missing files" message, and where an MLflow artifact keeps its tokenizer).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "spm.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
 
 
 class ModelLoadError(OSError):
@@ -41,7 +52,7 @@ class ModelSource:
 
 def resolve(model: str, options: LoadOptions | None = None) -> ModelSource:
     """Map `model` to a local path or a Hub id (no loading; the network only to download a pinned
-    MLflow model into this machine's cache, see `sparkner.mlflow.artifacts`)."""
+    MLflow model into this machine's cache, see `sparkner.sources.mlflow.artifacts`)."""
     if is_mlflow_uri(model):
         return _mlflow_source(model, options or LoadOptions())
     location = _local_spelling(model)
@@ -55,20 +66,20 @@ def resolve(model: str, options: LoadOptions | None = None) -> ModelSource:
 
 def is_mlflow_uri(model: str) -> bool:
     """`models:/...` or `runs:/...` (read by `sparkner.mlflow`, which needs `sparkner[mlflow]`)."""
-    from sparkner.mlflow.uris import is_mlflow_uri as check
+    from sparkner.sources.mlflow.uris import is_mlflow_uri as check
 
     return check(model)
 
 
 def pin_mlflow_model(model: str, tracking_uri: str | None, registry_uri: str | None) -> tuple[str, str | None, str | None]:
     """On the driver: `model` pinned to one version, and the tracking and registry URIs to ask."""
-    from sparkner.mlflow.registry import pin
+    from sparkner.sources.mlflow.registry import pin
 
     return tuple(pin(model, tracking_uri, registry_uri))  # type: ignore[return-value]
 
 
 def _mlflow_source(model: str, options: LoadOptions) -> ModelSource:
-    from sparkner.mlflow.artifacts import NotATokenClassifier, local_copy
+    from sparkner.sources.mlflow.artifacts import NotATokenClassifier, local_copy
 
     try:
         folder = local_copy(model, options.tracking_uri, options.registry_uri, options.model_cache_dir)

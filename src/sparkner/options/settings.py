@@ -17,15 +17,13 @@ from __future__ import annotations
 import difflib
 import enum
 import json
-import os
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
-from sparkner.runtimes import RUNTIMES, Runtime
+from sparkner.options.runtimes import DTYPES, RUNTIMES, Runtime
 
 
 class AggregationStrategy(str, enum.Enum):
@@ -55,6 +53,10 @@ class Backend(str, enum.Enum):
 
     TRANSFORMERS = "transformers"
     FLAIR = "flair"
+
+
+AUTO_BACKEND = "auto"  # resolved against the model when settings are built
+BACKEND_CHOICES: tuple[str, ...] = (AUTO_BACKEND, *(backend.value for backend in Backend))
 
 
 class OnError(str, enum.Enum):
@@ -122,12 +124,12 @@ def parse_stride(value: Any) -> int | None:
 
 
 def parse_backend(value: Any) -> str:
-    """'auto' is resolved against the model in `build_settings` (see `sources.default_backend`)."""
+    """'auto' is resolved against the model in `sources.settings.build_settings` (see `sources.locations.default_backend`)."""
     if isinstance(value, Backend):
         return value.value
     name = value.lower() if isinstance(value, str) else None
-    if name not in ("auto", "transformers", "flair"):
-        raise ValueError(f"backend {value!r} is not one of auto, transformers, flair")
+    if name not in BACKEND_CHOICES:
+        raise ValueError(f"backend {value!r} is not one of {', '.join(BACKEND_CHOICES)}")
     return name
 
 
@@ -230,20 +232,6 @@ def comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def read_secret(path: str | None, variable: str | None = None) -> str | None:
-    """A token from a file (never from a command line, where logs and process lists would show it),
-    else from the environment variable `variable` if one is named; a missing or empty file is an error."""
-    if path is None:
-        return (os.environ.get(variable) or None) if variable else None
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ValueError(f"token file {path!r} does not exist")
-    token = file.read_text().strip()
-    if not token:
-        raise ValueError(f"token file {path!r} is empty")
-    return token
-
-
 # -- the declaration ---------------------------------------------------------------------------
 
 
@@ -259,11 +247,13 @@ class Option:
     choices: tuple[str, ...] = ()
     in_parameters: bool = False  # accepted inside the task's `parameters` JSON
     cli_type: Callable[[str], Any] | None = str  # how the job's flag reads its text; None: a switch
-    secret: bool = False  # never on a command line, never in a repr or log
+    secret: bool = False  # never on a command line, never in a repr or log: its flag names a file
+    environment: str | None = None  # a secret's environment variable, read when no file is given
+    cli_flag: str | None = None  # the flag when it is not `--name-with-dashes` (a secret's names its file)
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return self.cli_flag or "--" + self.name.replace("_", "-")
 
 
 def option(default: Any, parse: Callable[[Any], Any], help: str, group: str, **details: Any) -> Any:
@@ -336,7 +326,7 @@ class Settings:
         "pipeline's); `float16`/`bfloat16` for GPUs; `int8`: dynamic quantization on the CPU (opt-in, changes "
         "scores). Softmax always runs in float32. `onnx-int8` (deprecated) means `runtime=\"onnx\", dtype=\"int8\"`.",
         "engine",
-        choices=("float32", "float16", "bfloat16", "int8"),
+        choices=DTYPES,
     )
     batch_size: int | None = option(
         None, _positive_int_or_none("batch_size"), "windows per model call at most (default: the runtime's, see Runtimes)", "engine", cli_type=int
@@ -349,12 +339,12 @@ class Settings:
         cli_type=int,
     )
     backend: str = option(
-        "auto",
+        AUTO_BACKEND,
         parse_backend,
         "`transformers` or `flair` (see Flair models); `auto` picks Flair for a local model *file* or a Hub id "
         "under `flair/`, transformers otherwise",
         "engine",
-        choices=("auto", "transformers", "flair"),
+        choices=BACKEND_CHOICES,
     )
     on_error: OnError = option(
         "fail",
@@ -369,10 +359,12 @@ class Settings:
     token: str | bool | None = option(
         None,
         _token,
-        "access token for a private or gated model; never logged. The job reads it from `--token-file` or the "
-        "`HF_TOKEN` environment variable, never from its command line.",
+        "access token for a private or gated model; never logged. The command lines read it from a file "
+        "(`--hf-token-file`) or the `HF_TOKEN` environment variable, never from their arguments.",
         "loading",
         secret=True,
+        environment="HF_TOKEN",
+        cli_flag="--hf-token-file",
     )
     local_files_only: bool = option(
         False, _flag("local_files_only"), "never contact the Hub: use the local cache or a local directory only", "loading", cli_type=None
@@ -466,15 +458,15 @@ def parse_task_parameters(parameters: Any) -> dict[str, Any]:
     return dict(parameters)
 
 
-def build_settings(model: Any, *, parameters: Any = None, **options: Any) -> Settings:
-    """Validate every option; `parameters` (the spec's JSON object) fills the task parameters.
+def parse_options(model: Any, parameters: Any = None, **options: Any) -> dict[str, Any]:
+    """Every option validated and normalised, the spec's `parameters` merged in (pure: no disk,
+    no network). `sources.settings.build_settings` resolves what needs the world (the model's
+    source, an MLflow alias, the backend for `auto`, the runtime's packages).
 
     A task parameter given both as a keyword and inside `parameters` with a different
     value is refused rather than silently resolved; an unknown keyword names the
     closest known option.
     """
-    from sparkner import sources
-
     if not isinstance(model, str) and not hasattr(model, "__fspath__"):
         raise ValueError(f"model must be a Hugging Face Hub id, a local path or an MLflow model URI, got {model!r}")
     for name in options:
@@ -487,82 +479,25 @@ def build_settings(model: Any, *, parameters: Any = None, **options: Any) -> Set
     values = {name: declared.parse(options.get(name, declared.default)) for name, declared in OPTIONS.items()}
     if values["dtype"] in DEPRECATED_DTYPES:
         values["runtime"], values["dtype"] = _split_deprecated_dtype(values["dtype"], options.get("runtime"))
-    model = str(model)
-    if sources.is_mlflow_uri(model):  # an alias pinned to its version now, on the driver, for every executor
-        model, values["tracking_uri"], values["registry_uri"] = sources.pin_mlflow_model(model, values["tracking_uri"], values["registry_uri"])
-    values["backend"] = Backend(values["backend"]) if values["backend"] != "auto" else sources.default_backend(model)
-    settings = Settings(model=model, **values)
-    check_runtime(settings)
-    return settings
+    return values
 
 
 def _split_deprecated_dtype(dtype: str, runtime: Any) -> tuple[str, str]:
     new_runtime, new_dtype = DEPRECATED_DTYPES[dtype]
     if runtime is not None and parse_runtime(runtime) != new_runtime:
-        raise ValueError(f"dtype {dtype!r} means runtime={new_runtime!r}, but runtime={runtime!r} was given; write runtime and dtype")
+        raise ValueError(
+            f"dtype {dtype!r} means runtime={new_runtime!r}, but runtime={runtime!r} was given; write runtime and dtype"
+        )
     warnings.warn(
         f"dtype={dtype!r} is deprecated: write runtime={new_runtime!r}, dtype={new_dtype!r}",
         FutureWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
     return new_runtime, new_dtype
 
 
-def check_runtime(settings: Settings) -> None:
-    """The dtype and device must be ones the runtime runs, and its packages installed (before a job starts)."""
-    runtime = settings.runtime_spec
-    if settings.dtype not in runtime.dtypes:
-        allowed = ", ".join(str(d) for d in runtime.dtypes)
-        raise ValueError(f"runtime {runtime.name!r} does not run dtype {settings.dtype!r}; it runs {allowed}")
-    device_type = (settings.device or "cpu").split(":")[0]
-    if device_type != "cpu" and runtime.cpu_only(settings.dtype):
-        what = f"dtype {settings.dtype!r}" if settings.dtype in runtime.cpu_only_dtypes else f"runtime {runtime.name!r}"
-        raise ValueError(f"{what} ({runtime.describe(settings.dtype)}) runs on the CPU only; use device='cpu' or a float dtype on {settings.device!r}")
-    if device_type == "cpu" and settings.device is not None and settings.dtype in ("float16", "bfloat16"):
-        warnings.warn(
-            f"dtype {settings.dtype!r} on device 'cpu' runs about 4x slower than float32 (no fast half-precision CPU "
-            "kernels); use it on a GPU, or dtype=None (float32) or 'int8' on a CPU",
-            UserWarning,
-            stacklevel=3,
-        )
-    missing = runtime.missing_packages()
-    if missing:
-        raise ImportError(f"runtime {runtime.name!r} needs {', '.join(missing)}: pip install 'sparkner[{runtime.extra}]'")
-
-
-# -- the README's option tables, derived from the declarations ---------------------------------
-
-GROUP_TITLES = {"task": "task parameters", "engine": "engine settings", "loading": "model loading"}
-
-
-def options_table(group: str) -> str:
-    """The markdown table of one group's options, as the README shows it (checked by its tests)."""
-    rows = ["| option | default | job flag | meaning |", "|---|---|---|---|"]
-    for declared in OPTIONS.values():
-        if declared.group != group:
-            continue
-        default = "`None`" if declared.default is None else f"`{json.dumps(declared.default)}`"
-        flag = "`--token-file`, `HF_TOKEN`" if declared.secret else f"`{declared.flag}`"
-        meaning = declared.help.rstrip(".") + "." + (" Also in `parameters`." if declared.in_parameters else "")
-        rows.append(f"| `{declared.name}` | {default} | {flag} | {meaning} |")
-    return "\n".join(rows)
-
-
-def readme_blocks() -> dict[str, str]:
-    """Each group's table between its README markers `<!-- options:GROUP -->` and `<!-- /options:GROUP -->`."""
-    return {group: f"<!-- options:{group} -->\n{options_table(group)}\n<!-- /options:{group} -->" for group in GROUP_TITLES}
-
-
-def update_readme(path: str) -> bool:
-    """Rewrite the option tables in the README at `path`; True when something changed."""
-    text = original = open(path, encoding="utf-8").read()
-    for group, block in readme_blocks().items():
-        pattern = re.compile(rf"<!-- options:{group} -->.*?<!-- /options:{group} -->", re.S)
-        if not pattern.search(text):
-            raise ValueError(f"{path} has no <!-- options:{group} --> block")
-        text = pattern.sub(block.replace("\\", "\\\\"), text)
-    if text != original:
-        with open(path, "w", encoding="utf-8") as file:
-            file.write(text)
-    return text != original
-
+def with_task_parameters(settings: Settings, parameters: Any) -> Settings:
+    """`settings` with a request's task parameters (the spec's `parameters` object) applied: pure,
+    since the model was resolved when `settings` were built (what a server does per request)."""
+    given = parse_task_parameters(parameters)
+    return replace(settings, **{name: OPTIONS[name].parse(value) for name, value in given.items()}) if given else settings

@@ -1,4 +1,4 @@
-"""`sparkner-eval` (and `python -m sparkner.eval`): a model, its options and gold files in, the
+"""`sparkner-eval` (and `sparkner eval`): a model, its options and gold files in, the
 metrics table out — printed, written as JSON and CSV, and drawn as a bar chart of F1 per label.
 
     sparkner-eval --model dslim/bert-base-NER --gold conll2003/test.txt --out eval/
@@ -9,26 +9,35 @@ Gold files are CoNLL/IOB (`--gold-format conll`) or JSON lines with character sp
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
-from sparkner.evaluation import METRIC_COLUMNS, MODES
-from sparkner.gold import UNITS
-from sparkner.jobs.config import add_option_flags
-from sparkner.jobs.spark_session import local_session
-from sparkner.loading import ModelLoadError
-from sparkner.params import OPTIONS, build_settings, comma_list
+from sparkner.cli.common import (
+    CommandError,
+    CommandParser,
+    Failed,
+    add_option_flags,
+    command_parser,
+    driver_errors,
+    local_session,
+    options_from_args,
+    setup_logging,
+)
+from sparkner.metrics.gold import UNITS
+from sparkner.metrics.spans import METRIC_COLUMNS, MODES
+from sparkner.options.settings import comma_list
+from sparkner.sources.settings import build_settings
+
+PROG = "sparkner-eval"
 
 FORMATS = ("auto", "conll", "spans")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sparkner-eval", description=__doc__.split("\n\n")[0], allow_abbrev=False, argument_default=argparse.SUPPRESS)
+def build_parser() -> CommandParser:
+    parser = command_parser(PROG, __doc__.split("\n\n")[0])
     parser.add_argument("--model", help="Hub id, local directory or Flair model file (default: sparkner's demo model)")
     parser.add_argument("--gold", action="append", required=True, help="gold file or folder (repeat for several)")
     parser.add_argument("--gold-format", choices=FORMATS, default="auto", help="conll, spans (JSON lines) or auto (by extension)")
@@ -38,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-ignore-labels", type=comma_list, default=None, help="labels left out of the metrics on both sides")
     parser.add_argument("--out", default="sparkner-eval", help="folder for metrics.json, metrics.csv and f1_per_label.png")
     parser.add_argument("--master", default=None, help="Spark master when not launched by spark-submit (default local[*])")
-    add_option_flags(parser.add_argument_group("sparkner options (see the README's option table)"))
+    add_option_flags(parser)
     return parser
 
 
@@ -54,7 +63,7 @@ def label_map(text: str | None) -> dict[str, str]:
 
 
 def read_gold(spark: Any, paths: list[str], gold_format: str, unit: str) -> Any:
-    from sparkner.gold import read_conll, read_spans
+    from sparkner.metrics.gold import read_conll, read_spans
 
     frames = []
     for path in paths:
@@ -113,27 +122,26 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit status 0, or 2 with a one-line message for bad input."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    args = vars(build_parser().parse_args(argv))
-    options = {name: args.pop(name) for name in list(args) if name in OPTIONS}
+    setup_logging(logging.WARNING)
     try:
-        from sparkner.demo import MODEL_PATH
+        with driver_errors(PROG):
+            args = vars(build_parser().parse_args(argv))
+            options = options_from_args(args)
+            from sparkner.demo import MODEL_PATH
+            from sparkner.engine.classifier import TokenClassifier
 
-        settings = build_settings(args.get("model") or MODEL_PATH, **options)
-        renames = label_map(args["label_map"])
-        from sparkner.classifier import TokenClassifier
+            settings = build_settings(args.get("model") or MODEL_PATH, **options)
+            renames = label_map(args["label_map"])
+            TokenClassifier.from_settings(settings)  # the model and its options checked before Spark starts
+            for path in args["gold"]:
+                if not Path(path).exists():
+                    raise CommandError(f"gold file {path!r} does not exist")
+    except Failed as failed:
+        return failed.status
+    from sparkner.metrics.spans import evaluate
+    from sparkner.spark.udf import settings_udf
 
-        TokenClassifier.from_settings(settings)  # the model and its options checked before Spark starts
-        for path in args["gold"]:
-            if not Path(path).exists():
-                raise ValueError(f"gold file {path!r} does not exist")
-    except (ValueError, ImportError, ModelLoadError) as error:
-        print(f"sparkner-eval: error: {error}", file=sys.stderr)
-        return 2
-    from sparkner.evaluation import evaluate
-    from sparkner.spark import settings_udf
-
-    spark = local_session("sparkner-eval", args["master"])
+    spark = local_session(PROG, args["master"])
     gold = read_gold(spark, args["gold"], args["gold_format"], args["unit"])
     predicted = gold.withColumn("entities", settings_udf(settings)("text"))
     rows = [row.asDict() for row in evaluate(predicted, mode=args["mode"], label_map=renames, ignore_labels=args["eval_ignore_labels"]).collect()]

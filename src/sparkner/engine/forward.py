@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from sparkner.batching import PaddedBatch, length_sorted_batches
-from sparkner.chunking import Windows
-from sparkner.runtimes import RUNTIMES, Runtime
+from sparkner.engine.batching import PaddedBatch, length_sorted_batches
+from sparkner.engine.windows import Windows
+from sparkner.options.runtimes import RUNTIMES, Runtime
 
 logger = logging.getLogger("sparkner")
 

@@ -1,7 +1,7 @@
 """The transformers engine: the pipeline's three stages over a batch of distinct texts.
 
-preprocess (`chunking`: tokenize into windows), forward (`inference`: batched by
-length under a token budget) and postprocess (`aggregation`). `TokenClassifier`
+preprocess (`windows`: tokenize into windows; `prepare`), forward (`forward`: batched by
+length under a token budget) and postprocess (`aggregation`; both in `finish`). `TokenClassifier`
 (in `classifier`) wraps an engine with what every backend shares: input checks,
 repeated texts computed once, input order, per-row error handling.
 """
@@ -14,16 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from sparkner import chunking, loading
-from sparkner.aggregation import Aggregator, merge_overlapping
-from sparkner.inference import Predictor
-from sparkner.params import AggregationStrategy, Settings, WordBoundaries
-from sparkner.results import Entity, TextResult
+from sparkner.engine import windows as chunking
+from sparkner.engine.aggregation import Aggregator, merge_overlapping
+from sparkner.engine.base import Engine
+from sparkner.engine.forward import Predictor
+from sparkner.engine.results import Entity, TextResult
+from sparkner.options.settings import AggregationStrategy, Settings, WordBoundaries
+from sparkner.sources import loading
 
 logger = logging.getLogger("sparkner")
 
 
-class TransformersEngine:
+class TransformersEngine(Engine):
     """A transformers token-classification model with the pipeline's semantics.
 
     Built on the driver to validate (tokenizer, config and window are loaded, the
@@ -31,7 +33,7 @@ class TransformersEngine:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.tokenizer = loading.cached_tokenizer(settings.model, settings.load)
         config = loading.load_config(settings.model, settings.load)
         loading.check_vocabulary(settings.model, self.tokenizer, config)
@@ -100,10 +102,6 @@ class TransformersEngine:
         """Whether the next group of texts is tokenized while the current one runs: `prepare_ahead`
         when set, else on for a GPU (on a CPU the two would only take turns on the same cores)."""
         return self.prepare_ahead if self.prepare_ahead is not None else self.device.type != "cpu"
-
-    def classify_unique(self, texts: list[str]) -> list[TextResult]:
-        """Entities for distinct, non-null texts, in their order."""
-        return self.finish(self.prepare(texts))
 
     def prepare(self, texts: list[str]) -> Prepared:
         """The host's work before the model: the texts' windows (safe in a background thread)."""

@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from sparkner import words
-from sparkner.chunking import Selection, Windows
-from sparkner.params import AggregationStrategy, WordBoundaries
-from sparkner.results import Entity
+from sparkner.engine import words
+from sparkner.engine.results import Entity
+from sparkner.engine.windows import Selection, Windows
+from sparkner.options.settings import AggregationStrategy, WordBoundaries
 
 SPACE = ord(" ")
 

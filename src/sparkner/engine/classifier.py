@@ -1,7 +1,7 @@
 """`TokenClassifier`: the in-process engine, usable with or without Spark.
 
-It validates options, picks the backend (a transformers model, see `engine`, or a
-Flair tagger, see `flair_engine`) and adds what every backend shares: repeated
+It validates options, picks the backend (a transformers model, see `transformers_backend`, or a
+Flair tagger, see `flair_backend`; both are `base.Engine`s) and adds what every backend shares: repeated
 texts in a batch computed once, texts processed in bounded groups, input order
 restored, and per-row failures turned into null results when `on_error="null"`.
 """
@@ -12,45 +12,23 @@ import contextlib
 import gc
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from sparkner.overlap import prepared_ahead
-from sparkner.params import Backend, OnError, Settings, build_settings
-from sparkner.results import Entity, TextResult
+from sparkner.engine.base import Engine, make_engine
+from sparkner.engine.prefetch import prepared_ahead
+from sparkner.engine.results import Entity, TextResult
+from sparkner.options.settings import OnError, Settings
+from sparkner.sources.settings import build_settings
 
 logger = logging.getLogger("sparkner")
 
 # Texts are processed in groups of about this many characters so the per-token
 # probability matrix of a huge Arrow batch never has to exist all at once; smaller
-# groups when the next one is prepared while the current one runs (see `overlap`).
+# groups when the next one is prepared while the current one runs (see `prefetch`).
 GROUP_CHARACTERS = 1_000_000
 OVERLAP_GROUP_CHARACTERS = 200_000
 
 __all__ = ["Entity", "TextResult", "TokenClassifier"]
-
-
-class Engine(Protocol):
-    """What a backend provides: its settings, its device, and results for distinct texts."""
-
-    settings: Settings
-
-    @property
-    def device(self) -> Any: ...
-
-    def load(self) -> Any:
-        """Load the weights (once per worker process) and return what runs them."""
-
-    def classify_unique(self, texts: list[str]) -> list[TextResult]: ...
-
-
-def make_engine(settings: Settings) -> Engine:
-    if settings.backend is Backend.FLAIR:
-        from sparkner.flair_engine import FlairEngine
-
-        return FlairEngine(settings)
-    from sparkner.engine import TransformersEngine
-
-    return TransformersEngine(settings)
 
 
 class TokenClassifier:
@@ -109,7 +87,7 @@ class TokenClassifier:
         if unique and self.settings.on_error is OnError.NULL:
             self.engine.load()  # a model that cannot load fails the task, whatever on_error says
         found: dict[str, TextResult] = {}
-        overlapping = getattr(self.engine, "overlaps", False)
+        overlapping = self.engine.overlaps
         groups = list(_character_groups(unique, OVERLAP_GROUP_CHARACTERS if overlapping else GROUP_CHARACTERS))
         for group, group_results in zip(groups, self._classify_groups(groups, overlapping)):
             found.update(zip(group, group_results))
@@ -131,11 +109,11 @@ class TokenClassifier:
 
     def _classify_groups(self, groups: list[list[str]], overlapping: bool) -> Iterable[list[TextResult]]:
         """Each group's results in order; when `overlapping`, each next group is tokenized in a
-        background thread while the current one runs (`overlap.prepared_ahead`)."""
+        background thread while the current one runs (`prefetch.prepared_ahead`)."""
         if not overlapping or len(groups) < 2:
             yield from map(self._classify_group, groups)
             return
-        engine: Any = self.engine
+        engine = self.engine
         for group, prepared in zip(groups, prepared_ahead(groups, engine.prepare)):
             try:
                 results = engine.finish(prepared.result())

@@ -19,10 +19,12 @@ import logging
 import re
 from typing import Any
 
-from sparkner import loading, sources
-from sparkner.cache import WORKER_CACHE
-from sparkner.params import AggregationStrategy, Settings
-from sparkner.results import Entity, TextResult
+from sparkner.engine.base import Engine
+from sparkner.engine.results import Entity, TextResult
+from sparkner.options.settings import AggregationStrategy, Settings
+from sparkner.sources import loading
+from sparkner.sources import locations as sources
+from sparkner.worker_cache import WORKER_CACHE
 
 logger = logging.getLogger("sparkner")
 
@@ -91,7 +93,7 @@ def load_tagger(model: str, device: str) -> Any:
     return WORKER_CACHE.get("tagger", (model, device), load)
 
 
-class FlairEngine:
+class FlairEngine(Engine):
     """A Flair sequence tagger with the output of the inference API's Flair pipeline."""
 
     def __init__(self, settings: Settings) -> None:
@@ -107,7 +109,7 @@ class FlairEngine:
                 "SequenceTagger.save, or the pytorch_model.bin of a Flair model on the Hub) or a Hub id such as "
                 "'flair/ner-english'"
             )
-        self.settings = settings
+        super().__init__(settings)
 
     def load(self) -> Any:
         """The tagger on its device, from the worker cache (loaded on first use)."""
@@ -120,7 +122,8 @@ class FlairEngine:
         self.load()  # which sets flair.device
         return flair.device
 
-    def classify_unique(self, texts: list[str]) -> list[TextResult]:
+    def prepare(self, texts: list[str]) -> tuple[list[str], dict[int, Any]]:
+        """Each non-blank text as a Flair `Sentence` (Flair tokenizes it), by position."""
         from flair.data import Sentence
 
         # A blank text has no tokens: Flair would only warn about an empty Sentence.
@@ -128,6 +131,11 @@ class FlairEngine:
         for sentence in sentences.values():
             # No neighbours: `predict` would otherwise chain the batch's sentences as context.
             sentence._has_context = True
+        return texts, sentences
+
+    def finish(self, prepared: tuple[list[str], dict[int, Any]]) -> list[TextResult]:
+        """The tagger's spans of each sentence, offsets mapped back into the text."""
+        texts, sentences = prepared
         self.load().predict(list(sentences.values()), mini_batch_size=self.settings.batch_size or DEFAULT_MINI_BATCH)
         return [
             TextResult(self._entities(text, sentences[i]), len(sentences[i]), min(1, len(sentences[i])))

@@ -1,6 +1,5 @@
-"""`sparkner serve`: the Hugging Face inference API's token-classification task, answered by the engine.
-
-    sparkner serve --model dslim/bert-base-NER --port 8000      # or: python -m sparkner.serve ...
+"""The Hugging Face inference API's token-classification task, answered by the engine (its command
+line is `cli.serve`: `sparkner serve --model dslim/bert-base-NER --port 8000`).
 
 `POST /models/<model-id>` (and `POST /`) take the API's body, `{"inputs": "..." | [...],
 "parameters": {...}}`, and answer as the API does: a list of `{entity_group, score, word, start,
@@ -21,13 +20,11 @@ Results are kept in a bounded LRU cache keyed by text and parameters (`ResultCac
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import hmac
 import json
 import logging
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -35,15 +32,14 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sparkner.cache import WORKER_CACHE
-from sparkner.classifier import TokenClassifier
-from sparkner.params import OPTIONS, OnError, Settings, build_settings, parse_task_parameters, read_secret
-from sparkner.results import Entity, TextResult
+from sparkner.engine.classifier import TokenClassifier
+from sparkner.engine.results import Entity, TextResult
+from sparkner.options.settings import OnError, Settings, parse_task_parameters, with_task_parameters
+from sparkner.worker_cache import WORKER_CACHE
 
 logger = logging.getLogger("sparkner.serve")
 
 API_DEFAULTS = {"aggregation_strategy": "simple", "word_boundaries": "pipeline"}  # the hosted API's answers
-TOKEN_ENVIRONMENT = "SPARKNER_SERVE_TOKEN"
 
 
 class RequestError(Exception):
@@ -189,9 +185,7 @@ class Service:
     def classifier(self, parameters: Mapping[str, Any]) -> TokenClassifier:
         """The classifier for a request's parameters (validated as the library validates them), from the
         bounded worker cache: clients sending ever new parameters cannot grow the server without bound."""
-        options = {name: getattr(self.settings, name) for name in OPTIONS if not OPTIONS[name].secret}
-        options.update(parameters)
-        settings = build_settings(self.settings.model, token=self.settings.token, **options)
+        settings = with_task_parameters(self.settings, parameters)
         return WORKER_CACHE.get("classifier", settings, lambda: TokenClassifier.from_settings(settings))
 
     def check_token(self, authorization: str | None) -> None:
@@ -296,49 +290,3 @@ def create_app(service: Service) -> Any:
 def _header_flag(request: Any, name: str, default: bool) -> bool:
     value = request.headers.get(name)
     return default if value is None else value.strip().lower() in ("1", "true", "yes")
-
-
-# -- the command ------------------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from sparkner.jobs.config import add_option_flags
-
-    parser = argparse.ArgumentParser(prog="sparkner serve", description=__doc__.split("\n\n")[0], allow_abbrev=False, argument_default=argparse.SUPPRESS)
-    parser.add_argument("--model", required=True, help="Hub id, local directory (also dbfs:/ and /Volumes/ paths) or Flair model file")
-    parser.add_argument("--model-id", help="the id clients put in /models/<model-id> (default: --model)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument("--token-file", help=f"require 'Authorization: Bearer <token>' with the token in this file (or in ${TOKEN_ENVIRONMENT})")
-    parser.add_argument("--hf-token-file", help="Hugging Face access token for a private or gated model, read from a file (or set HF_TOKEN)")
-    parser.add_argument("--batch-wait-ms", type=float, default=5.0, help="how long a request waits for others to batch with (0: no batching)")
-    parser.add_argument("--batch-tokens", type=int, default=8192, help="tokens per gathered batch at most")
-    parser.add_argument("--cache-entries", type=int, default=10_000, help="results kept in the cache at most (0: no cache)")
-    parser.add_argument("--cache-mb", type=float, default=64.0, help="approximate size of the cache at most")
-    add_option_flags(parser.add_argument_group("sparkner options: the server's defaults (see the README's option table)"))
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    args = vars(build_parser().parse_args(argv))
-    options = {**API_DEFAULTS, **{name: args.pop(name) for name in list(args) if name in OPTIONS}}
-    try:
-        hf_token = read_secret(args.get("hf_token_file"), "HF_TOKEN")
-        settings = build_settings(args["model"], token=hf_token, **options)
-        TokenClassifier.from_settings(settings)  # the model and options checked before listening
-        token = read_secret(args.get("token_file"), TOKEN_ENVIRONMENT)
-    except (OSError, ValueError, ImportError) as error:
-        print(f"sparkner serve: error: {error}", file=sys.stderr)
-        return 2
-    import uvicorn
-
-    cache = ResultCache(args["cache_entries"], int(args["cache_mb"] * 2**20))
-    service = Service(settings, args.get("model_id") or args["model"], token, cache, args["batch_wait_ms"] / 1000, args["batch_tokens"])
-    logger.info("sparkner serve: %s on http://%s:%d (authorization %s)", service.model_id, args["host"], args["port"], "required" if token else "off")
-    uvicorn.run(create_app(service), host=args["host"], port=args["port"], log_level="warning")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

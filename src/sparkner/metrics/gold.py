@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sparkner.conll import gold_spans, joined, parse_conll
+from sparkner.metrics.conll import gold_spans, joined, parse_conll
 
 GOLD_TYPE = "array<struct<start:int, end:int, label:string>>"
 GOLD_SCHEMA = f"id string, text string, gold {GOLD_TYPE}"

@@ -22,11 +22,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-from sparkner.cache import WORKER_CACHE
-from sparkner.classifier import TokenClassifier
-from sparkner.params import OnError, Settings, build_settings
-from sparkner.results import TextResult
-from sparkner.schema import entity_schema
+from sparkner.engine.classifier import TokenClassifier
+from sparkner.engine.results import TextResult
+from sparkner.options.settings import OnError, Settings
+from sparkner.sources.settings import build_settings
+from sparkner.spark.schema import entity_schema
+from sparkner.worker_cache import WORKER_CACHE
 
 logger = logging.getLogger("sparkner")
 

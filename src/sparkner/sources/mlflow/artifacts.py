@@ -20,13 +20,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from sparkner.mlflow.registry import check_reachable, require_mlflow
-from sparkner.mlflow.uris import parse
+from sparkner.sources.locations import TOKENIZER_FILES
+from sparkner.sources.mlflow.registry import check_reachable, require_mlflow
+from sparkner.sources.mlflow.uris import parse
 
 CACHE_ENV = "SPARKNER_CACHE_DIR"
 DOWNLOAD_LOG = "downloads.log"  # one line per download actually made (what the tests count)
 WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
-TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "sentencepiece.bpe.model", "spm.model", "vocab.json")
 
 
 class NotATokenClassifier(OSError):
@@ -110,9 +110,9 @@ def link_hugging_face_files(uri: str, artifacts: Path, target: Path) -> None:
             f"{', '.join(found) or 'nothing'}). Log the model with mlflow.transformers.log_model(..., "
             "task='token-classification') (with save_pretrained left True) or sparkner.mlflow.log_model"
         )
-    tokenizer_dir = model_dir if _has_tokenizer(model_dir) else _folder_with(artifacts, lambda files: any(t in files for t in TOKENIZER))
+    tokenizer_dir = model_dir if _has_tokenizer(model_dir) else _folder_with(artifacts, lambda files: any(t in files for t in TOKENIZER_FILES))
     if tokenizer_dir is None:
-        raise NotATokenClassifier(f"MLflow model {uri!r} has a model but no tokenizer files ({', '.join(TOKENIZER[:2])})")
+        raise NotATokenClassifier(f"MLflow model {uri!r} has a model but no tokenizer files ({', '.join(TOKENIZER_FILES[:2])})")
     target.mkdir()
     for folder in dict.fromkeys((tokenizer_dir, model_dir)):  # the model's own files win over a tokenizer's copy
         for file in folder.iterdir():
@@ -123,7 +123,7 @@ def link_hugging_face_files(uri: str, artifacts: Path, target: Path) -> None:
 
 
 def _has_tokenizer(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in TOKENIZER)
+    return any((folder / name).is_file() for name in TOKENIZER_FILES)
 
 
 def _folder_with(root: Path, test) -> Path | None:  # noqa: ANN001 - a predicate over file names

@@ -2,8 +2,8 @@
 
 A runtime says which precisions it runs, on which devices, with which extra
 packages, and its default batch sizes per device kind (measured in
-docs/benchmarks.md). `params.check_runtime` validates a choice on the driver against
-this table; `loading.load_model` dispatches on it; `inference.Predictor` takes its
+docs/benchmarks.md). `sources.settings.check_runtime` validates a choice on the driver against
+this table; `sources.loading.load_model` dispatches on it; `engine.forward.Predictor` takes its
 batch defaults from it. A new runtime is a new row plus its loader.
 """
 
@@ -59,3 +59,19 @@ RUNTIMES: dict[str, Runtime] = {
         batch_defaults={"cpu": (256, 2048)},
     ),
 }
+
+# Every dtype some runtime runs (None aside), in the table's order: the `dtype` option's choices.
+DTYPES: tuple[str, ...] = tuple(dict.fromkeys(d for runtime in RUNTIMES.values() for d in runtime.dtypes if d is not None))
+
+# Half precision has no fast matrix kernels on the CPUs measured so far (docs/benchmarks.md).
+HALF_PRECISION = ("float16", "bfloat16")
+
+
+def half_precision_on_cpu(dtype: str | None) -> str | None:
+    """What to tell a user who runs `dtype` on a CPU, or None when there is nothing to say."""
+    if dtype not in HALF_PRECISION:
+        return None
+    return (
+        f"dtype {dtype} on a CPU is about 4x slower than float32 (no fast half-precision CPU kernels); "
+        "use it on a GPU, or dtype=None (float32) or 'int8' on a CPU"
+    )

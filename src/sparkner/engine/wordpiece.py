@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from sparkner import words
+from sparkner.engine import words
 
 UNCHECKED = 255  # in `WordPieceOffsets.kinds`: a code point not met yet
 UNUSUAL = 4  # added to a code point's class when the normalizer does not map it one to one

@@ -1,0 +1,3 @@
+from sparkner.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+from sparkner.cli.serve import main
+
+raise SystemExit(main())
