@@ -45,6 +45,7 @@ test: $(STAMP) lint
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks scripts jobs
+	$(PY) -m ruff format --check src tests benchmarks scripts jobs
 
 # The README's option tables, generated from the declarations in src/sparkner/params.py.
 readme-options: $(STAMP)

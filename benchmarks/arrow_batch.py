@@ -42,7 +42,9 @@ def padding_ratio(tokenizer, texts: list[str], stride: int | None, arrow_batch: 
     for partition in range(PARTITIONS):
         rows = texts[partition::PARTITIONS]
         for start in range(0, len(rows), arrow_batch):
-            batch_real, batch_padded = real_and_padded_tokens(tokenizer, rows[start : start + arrow_batch], CPU_BATCH_TOKENS, stride)
+            batch_real, batch_padded = real_and_padded_tokens(
+                tokenizer, rows[start : start + arrow_batch], CPU_BATCH_TOKENS, stride
+            )
             real, padded = real + batch_real, padded + batch_padded
     return real / padded
 
@@ -50,8 +52,16 @@ def padding_ratio(tokenizer, texts: list[str], stride: int | None, arrow_batch: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(SHARED / "models" / "conll03-minilm-ner"))
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1000, 10000], help="rows per Arrow batch for sentences (10,000 is Spark's default)")
-    parser.add_argument("--document-sizes", type=int, nargs="+", default=[4, 16, 10000], help="rows per Arrow batch for documents")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[64, 256, 1000, 10000],
+        help="rows per Arrow batch for sentences (10,000 is Spark's default)",
+    )
+    parser.add_argument(
+        "--document-sizes", type=int, nargs="+", default=[4, 16, 10000], help="rows per Arrow batch for documents"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--documents", type=int, default=120)
     args = parser.parse_args()
@@ -73,19 +83,31 @@ def main() -> None:
         for size in sizes:
             spark.conf.set(ARROW_BATCH_CONF, str(size))
             seconds = median_time(run, args.repeats)
-            rows.append({"workload": workload, "arrow_batch": size, "texts": len(texts), "arrow_batches": PARTITIONS * -(-len(texts) // PARTITIONS // size),
-                         "tokens_per_second": round(tokens / seconds), "padding_ratio": round(padding_ratio(tokenizer, texts, stride, size), 3)})
+            rows.append(
+                {
+                    "workload": workload,
+                    "arrow_batch": size,
+                    "texts": len(texts),
+                    "arrow_batches": PARTITIONS * -(-len(texts) // PARTITIONS // size),
+                    "tokens_per_second": round(tokens / seconds),
+                    "padding_ratio": round(padding_ratio(tokenizer, texts, stride, size), 3),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     spark.conf.unset(ARROW_BATCH_CONF)
     print(markdown(rows))
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| workload | texts | rows per Arrow batch | Arrow batches | tokens/s | vs. 10,000 rows | padding ratio |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| workload | texts | rows per Arrow batch | Arrow batches | tokens/s | vs. 10,000 rows | padding ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         default = next((r for r in rows if r["workload"] == row["workload"] and r["arrow_batch"] == 10000), row)
         lines.append(
-            f"| {row['workload']} | {row['texts']:,} | {row['arrow_batch']:,} | {row['arrow_batches']} | {row['tokens_per_second']:,} | "
+            f"| {row['workload']} | {row['texts']:,} | {row['arrow_batch']:,} | {row['arrow_batches']} | "
+            f"{row['tokens_per_second']:,} | "
             f"{row['tokens_per_second'] / default['tokens_per_second']:.2f} | {row['padding_ratio']:.2f} |"
         )
     return "\n".join(lines)

@@ -33,7 +33,7 @@ import torch
 from common import SHARED
 
 from sparkner.engine.batching import length_sorted_batches
-from sparkner.metrics.conll import read_conll
+from sparkner.metrics.conll import read_conll_file
 
 SWEEP_LENGTHS = (100, 500, 2000, 5000, 20000)
 # One partition per core: measured here, 8 partitions ran 35% slower on sentences (per-task overhead).
@@ -60,8 +60,9 @@ def count_tokens(tokenizer, texts: list[str]) -> int:
 
 # -- workloads ------------------------------------------------------------------------------------
 
+
 def conll_sentences(limit: int) -> list[str]:
-    return [s.text for s in read_conll(SHARED / "data" / "conll2003" / "test.txt")][:limit]
+    return [s.text for s in read_conll_file(SHARED / "data" / "conll2003" / "test.txt")][:limit]
 
 
 def long_documents(limit: int) -> list[str]:
@@ -71,7 +72,7 @@ def long_documents(limit: int) -> list[str]:
 
 def sweep_documents(tokenizer, length: int, total_tokens: int) -> list[str]:
     """Documents of about `length` tokens made of consecutive CoNLL sentences."""
-    sentences = [s.text for s in read_conll(SHARED / "data" / "conll2003" / "train.txt")]
+    sentences = [s.text for s in read_conll_file(SHARED / "data" / "conll2003" / "train.txt")]
     counts = [len(ids) for ids in tokenizer(sentences, add_special_tokens=False)["input_ids"]]
     docs, current, size, i = [], [], 0, 0
     while len(docs) < max(4, total_tokens // length):  # at least 4, so both cores have work
@@ -85,6 +86,7 @@ def sweep_documents(tokenizer, length: int, total_tokens: int) -> list[str]:
 
 
 # -- the three methods ----------------------------------------------------------------------------
+
 
 def spark_session():
     from pyspark.sql import SparkSession
@@ -106,7 +108,9 @@ def run_sparkner(spark, texts: list[str], model: str, stride: int | None) -> Cal
 
     df = spark.createDataFrame([(t,) for t in texts], "text string").repartition(PARTITIONS).cache()
     df.count()
-    udf = ner_udf(model, aggregation_strategy="simple", word_boundaries="pipeline", stride=stride)  # the recipe's output
+    udf = ner_udf(
+        model, aggregation_strategy="simple", word_boundaries="pipeline", stride=stride
+    )  # the recipe's output
     return lambda: df.select(udf("text")).write.format("noop").mode("overwrite").save()
 
 
@@ -123,7 +127,9 @@ def run_recipe(spark, texts: list[str], model: str, stride: int | None, batch_si
         # Once per worker, as the recipe intends (cached where the worker keeps it between tasks).
         cache = transformers.__dict__.setdefault("_recipe_pipelines", {})
         if model not in cache:
-            cache[model] = transformers.pipeline("token-classification", model=model, aggregation_strategy="simple", device="cpu")
+            cache[model] = transformers.pipeline(
+                "token-classification", model=model, aggregation_strategy="simple", device="cpu"
+            )
         pipe = cache[model]
         options = {"stride": stride} if stride else {}
         for batch in batches:
@@ -134,7 +140,14 @@ def run_recipe(spark, texts: list[str], model: str, stride: int | None, batch_si
 
 
 def run_ceiling(
-    texts: list[str], model_dir: str, stride: int | None, budget: int, *, device: str = "cpu", dtype: str | None = None, threads: int = 2
+    texts: list[str],
+    model_dir: str,
+    stride: int | None,
+    budget: int,
+    *,
+    device: str = "cpu",
+    dtype: str | None = None,
+    threads: int = 2,
 ) -> Callable[[], None]:
     """The model-only ceiling: sparkner's own windows (`chunking.encode_windows`) and forward pass
     (`inference.Predictor`: sort, batch by `budget` padded tokens, forward, softmax to numpy), and
@@ -160,7 +173,9 @@ def run_ceiling(
 
 def real_and_padded_tokens(tokenizer, texts: list[str], budget: int, stride: int | None = None) -> tuple[int, int]:
     """Real tokens, and tokens after padding, of `texts`' windows in sparkner's length-sorted CPU batches."""
-    rows = tokenizer(texts, truncation=True, max_length=512, stride=stride or 0, return_overflowing_tokens=True)["input_ids"]
+    rows = tokenizer(texts, truncation=True, max_length=512, stride=stride or 0, return_overflowing_tokens=True)[
+        "input_ids"
+    ]
     lengths = np.array([len(r) for r in rows])
     padded = sum(len(b) * lengths[b].max() for b in length_sorted_batches(lengths, 64, budget))
     return int(lengths.sum()), int(padded)
@@ -174,13 +189,17 @@ def padding_ratio(tokenizer, texts: list[str], budget: int) -> float:
 
 # -- the run --------------------------------------------------------------------------------------
 
+
 def bert_base_model(directory: Path, tokenizer_source: Path = SHARED / "models" / "conll03-minilm-ner") -> str:
     """A BERT-base-shaped token classifier (random weights) with the real model's tokenizer."""
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
     config = BertConfig(vocab_size=len(tokenizer), num_labels=9)  # 12 layers, hidden 768
-    config.id2label = {i: label for i, label in enumerate(["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"])}
+    config.id2label = {
+        i: label
+        for i, label in enumerate(["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"])
+    }
     config.label2id = {label: i for i, label in config.id2label.items()}
     torch.manual_seed(0)
     BertForTokenClassification(config).save_pretrained(directory)
@@ -188,14 +207,18 @@ def bert_base_model(directory: Path, tokenizer_source: Path = SHARED / "models" 
     return str(directory)
 
 
-def measure(spark, name: str, model: str, texts: list[str], stride: int | None, repeats: int, recipe_sizes: tuple[int, ...]) -> dict:
+def measure(
+    spark, name: str, model: str, texts: list[str], stride: int | None, repeats: int, recipe_sizes: tuple[int, ...]
+) -> dict:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model)
     tokens = count_tokens(tokenizer, texts)
     result = {"workload": name, "texts": len(texts), "tokens": tokens}
     result["sparkner_s"] = median_time(run_sparkner(spark, texts, model, stride), repeats)
-    ceilings = {budget: median_time(run_ceiling(texts, model, stride, budget), repeats) for budget in (512, 1024, 2048, 4096)}
+    ceilings = {
+        budget: median_time(run_ceiling(texts, model, stride, budget), repeats) for budget in (512, 1024, 2048, 4096)
+    }
     best_budget = min(ceilings, key=ceilings.get)
     result.update(ceiling_s=ceilings[best_budget], ceiling_budget=best_budget)
     for size in recipe_sizes:
@@ -215,7 +238,15 @@ def sweep(spark, model: str, repeats: int, total_tokens: int) -> list[dict]:
         tokens = count_tokens(tokenizer, docs)
         ours = median_time(run_sparkner(spark, docs, model, None), repeats)
         ceiling = median_time(run_ceiling(docs, model, 128, 1024), repeats)
-        rows.append({"length": length, "docs": len(docs), "tokens": tokens, "sparkner_tok_s": tokens / ours, "ceiling_tok_s": tokens / ceiling})
+        rows.append(
+            {
+                "length": length,
+                "docs": len(docs),
+                "tokens": tokens,
+                "sparkner_tok_s": tokens / ours,
+                "ceiling_tok_s": tokens / ceiling,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -231,7 +262,9 @@ def markdown(results: list[dict], sweep_rows: list[dict], machine: str) -> str:
         "(2 tasks at a time), the recipe with torch's default threads, the ceiling one process with 2 threads.",
         "Medians of the repeats after a warm-up; all numbers from one run of `make benchmark` (`benchmarks/bench.py`).",
         "",
-        "| model | workload | texts | tokens | sparkner texts/s | sparkner tokens/s | ceiling tokens/s (budget) | sparkner / ceiling | recipe bs=1 tokens/s | sparkner / recipe bs=1 | best recipe (bs) | sparkner / best recipe | padding ratio |",
+        "| model | workload | texts | tokens | sparkner texts/s | sparkner tokens/s | ceiling tokens/s (budget) | "
+        "sparkner / ceiling | recipe bs=1 tokens/s | sparkner / recipe bs=1 | best recipe (bs) | sparkner / best "
+        "recipe | padding ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -240,14 +273,24 @@ def markdown(results: list[dict], sweep_rows: list[dict], machine: str) -> str:
         lines.append(
             f"| {r['model']} | {r['workload']} | {r['texts']} | {r['tokens']} | {r['texts'] / r['sparkner_s']:.1f} | "
             f"{r['tokens'] / r['sparkner_s']:.0f} | {r['tokens'] / r['ceiling_s']:.0f} ({r['ceiling_budget']}) | "
-            f"{r['ceiling_s'] / r['sparkner_s']:.2f} | {r['tokens'] / recipes[1]:.0f} | {recipes[1] / r['sparkner_s']:.2f} | "
-            f"{r['tokens'] / recipes[best_size]:.0f} ({best_size}) | {recipes[best_size] / r['sparkner_s']:.2f} | {r['padding_ratio']:.2f} |"
+            f"{r['ceiling_s'] / r['sparkner_s']:.2f} | {r['tokens'] / recipes[1]:.0f} | "
+            f"{recipes[1] / r['sparkner_s']:.2f} | "
+            f"{r['tokens'] / recipes[best_size]:.0f} ({best_size}) | {recipes[best_size] / r['sparkner_s']:.2f} | "
+            f"{r['padding_ratio']:.2f} |"
         )
     if sweep_rows:
-        lines += ["", "Length sweep (MiniLM, stride=None for sparkner, 128 for the ceiling):", "",
-                  "| tokens per document | documents | sparkner tokens/s | ceiling tokens/s | sparkner / ceiling |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Length sweep (MiniLM, stride=None for sparkner, 128 for the ceiling):",
+            "",
+            "| tokens per document | documents | sparkner tokens/s | ceiling tokens/s | sparkner / ceiling |",
+            "|---|---|---|---|---|",
+        ]
         for row in sweep_rows:
-            lines.append(f"| {row['length']} | {row['docs']} | {row['sparkner_tok_s']:.0f} | {row['ceiling_tok_s']:.0f} | {row['sparkner_tok_s'] / row['ceiling_tok_s']:.2f} |")
+            lines.append(
+                f"| {row['length']} | {row['docs']} | {row['sparkner_tok_s']:.0f} | {row['ceiling_tok_s']:.0f} | "
+                f"{row['sparkner_tok_s'] / row['ceiling_tok_s']:.2f} |"
+            )
     return "\n".join(lines + ["", *target_lines(results, sweep_rows)]) + "\n"
 
 
@@ -270,7 +313,10 @@ def target_lines(results: list[dict], sweep_rows: list[dict]) -> list[str]:
         if "sentences" in r["workload"]:
             for name, seconds, target in (("recipe bs=1", recipes[1], 2.0), ("best recipe", best, 1.5)):
                 ratio = seconds / r["sparkner_s"]
-                checks.append(f"sparkner / {name} {ratio:.2f} (≥ {target}: {verdict(ratio, target)}; ceiling / {name} {seconds / r['ceiling_s']:.2f})")
+                checks.append(
+                    f"sparkner / {name} {ratio:.2f} (≥ {target}: {verdict(ratio, target)}; "
+                    f"ceiling / {name} {seconds / r['ceiling_s']:.2f})"
+                )
         lines.append(f"- {r['model']}, {r['workload']}: " + "; ".join(checks))
     if sweep_rows:
         spreads = {}
@@ -307,8 +353,13 @@ def main() -> None:
     real = str(SHARED / "models" / "conll03-minilm-ner")
     results = []
     for model_name, model in [("MiniLM-L6 (real)", real)]:
-        for workload, texts, stride in [("CoNLL-2003 sentences", conll_sentences(args.sentences), None), ("CoNLL-2003 documents, stride 128", long_documents(args.documents), 128)]:
-            results.append({"model": model_name, **measure(spark, workload, model, texts, stride, args.repeats, (1, 8, 32))})
+        for workload, texts, stride in [
+            ("CoNLL-2003 sentences", conll_sentences(args.sentences), None),
+            ("CoNLL-2003 documents, stride 128", long_documents(args.documents), 128),
+        ]:
+            results.append(
+                {"model": model_name, **measure(spark, workload, model, texts, stride, args.repeats, (1, 8, 32))}
+            )
     if args.bert_base:
         with tempfile.TemporaryDirectory() as tmp:
             model = bert_base_model(Path(tmp))
@@ -316,9 +367,16 @@ def main() -> None:
                 ("CoNLL-2003 sentences", conll_sentences(args.bert_base_sentences), None),
                 ("CoNLL-2003 documents, stride 128", long_documents(args.bert_base_documents), 128),
             ]:
-                results.append({"model": "BERT-base shape (random)", **measure(spark, workload, model, texts, stride, args.repeats, (1, 8, 32))})
+                results.append(
+                    {
+                        "model": "BERT-base shape (random)",
+                        **measure(spark, workload, model, texts, stride, args.repeats, (1, 8, 32)),
+                    }
+                )
     sweep_rows = sweep(spark, real, args.repeats, args.sweep_tokens)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}"
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}"
+    )
     table = markdown(results, sweep_rows, machine)
     print(table)
     if args.out:

@@ -44,18 +44,35 @@ def main() -> None:
         source = write_input(spark, args.rows, Path(folder))
         for repeat in range(args.repeats):
             for size in args.chunk_rows:
-                config = JobConfig(input=source, id_col="doc_id", output=f"{folder}/out-{size}-{repeat}", mode="incremental", chunk_rows=size, model=args.model)
+                config = JobConfig(
+                    input=source,
+                    id_col="doc_id",
+                    output=f"{folder}/out-{size}-{repeat}",
+                    mode="incremental",
+                    chunk_rows=size,
+                    model=args.model,
+                )
                 summary = run_job(spark, config, config.ner_settings())
                 assert summary.rows_in == args.rows
                 seconds[size].append(summary.processing_seconds)
-                print(f"repeat {repeat + 1}, chunk rows {size or 'all'}: {summary.processing_seconds:.1f} s, {summary.tokens_per_second:,.0f} tokens/s", flush=True)
+                print(
+                    f"repeat {repeat + 1}, chunk rows {size or 'all'}: {summary.processing_seconds:.1f} s, "
+                    f"{summary.tokens_per_second:,.0f} tokens/s",
+                    flush=True,
+                )
     base = statistics.median(seconds[args.chunk_rows[0]])
-    print(f"\n{args.rows:,} rows, {args.repeats} repeats; processing seconds (median, min-max), ratio to {args.chunk_rows[0] or 'one commit'}:")
+    print(
+        f"\n{args.rows:,} rows, {args.repeats} repeats; processing seconds (median, min-max), ratio to "
+        f"{args.chunk_rows[0] or 'one commit'}:"
+    )
     print("| --chunk-rows | chunks | seconds | spread | ratio |\n|---|---|---|---|---|")
     for size, values in seconds.items():
         median = statistics.median(values)
         chunks = -(-args.rows // size) if size else 1
-        print(f"| {size or '0 (one commit)'} | {chunks} | {median:.1f} | {min(values):.1f}–{max(values):.1f} | {median / base:.2f} |")
+        print(
+            f"| {size or '0 (one commit)'} | {chunks} | {median:.1f} | "
+            f"{min(values):.1f}–{max(values):.1f} | {median / base:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ def jvm_heap_mib(spark) -> float:
 
 
 def jvm_pid() -> int:
-    children = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(os.getpid())], capture_output=True, text=True).stdout
+    children = subprocess.run(
+        ["ps", "-o", "pid=,comm=", "--ppid", str(os.getpid())], capture_output=True, text=True
+    ).stdout
     return next(int(line.split()[0]) for line in children.splitlines() if "java" in line)
 
 
@@ -46,8 +48,10 @@ def synthetic(spark, rows: int):
     """Per row: 2-4 gold spans and predictions that hit most of them, with some misses and extras."""
     labels = "array('PER', 'ORG', 'LOC', 'MISC')"
     return spark.range(rows, numPartitions=8).selectExpr(
-        f"CAST(transform(sequence(0, 1 + id % 3), i -> named_struct('start', i * 10, 'end', i * 10 + 5, 'label', {labels}[(id + i) % 4])) AS {SPANS}) AS gold",
-        f"CAST(transform(sequence(0, 1 + (id + 1) % 3), i -> named_struct('start', i * 10, 'end', i * 10 + 5 + CAST(id % 7 = 0 AS INT), 'label', {labels}[(id + i) % 4])) AS {SPANS}) AS entities",
+        "CAST(transform(sequence(0, 1 + id % 3), i -> named_struct('start', i * 10, 'end', i * 10 + 5, 'label', "
+        f"{labels}[(id + i) % 4])) AS {SPANS}) AS gold",
+        "CAST(transform(sequence(0, 1 + (id + 1) % 3), i -> named_struct('start', i * 10, 'end', i * 10 + 5 + "
+        f"CAST(id % 7 = 0 AS INT), 'label', {labels}[(id + i) % 4])) AS {SPANS}) AS entities",
     )
 
 
@@ -60,7 +64,10 @@ def main() -> None:
     java = jvm_pid()
     synthetic(spark, 1000).count()
     sparkner.evaluate(synthetic(spark, 1000)).collect()  # warm-up: Python workers start
-    print("| rows | seconds | rows/s | driver Python RSS before -> after (MiB) | driver JVM RSS before -> after (MiB) | JVM heap in use after GC, before -> after (MiB) | micro F1 |")
+    print(
+        "| rows | seconds | rows/s | driver Python RSS before -> after (MiB) | driver JVM RSS before -> after (MiB) | "
+        "JVM heap in use after GC, before -> after (MiB) | micro F1 |"
+    )
     print("|---|---|---|---|---|---|---|")
     for rows in args.rows:
         python_before, java_before, heap_before = rss_mib(os.getpid()), rss_mib(java), jvm_heap_mib(spark)
@@ -70,7 +77,8 @@ def main() -> None:
         micro = next(r for r in table if r["label"] == "micro avg")
         print(
             f"| {rows:,} | {seconds:.1f} | {rows / seconds:,.0f} | {python_before:.0f} -> {rss_mib(os.getpid()):.0f} "
-            f"| {java_before:.0f} -> {rss_mib(java):.0f} | {heap_before:.0f} -> {jvm_heap_mib(spark):.0f} | {micro['f1']:.4f} |",
+            f"| {java_before:.0f} -> {rss_mib(java):.0f} | {heap_before:.0f} -> {jvm_heap_mib(spark):.0f} | "
+            f"{micro['f1']:.4f} |",
             flush=True,
         )
 

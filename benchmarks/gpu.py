@@ -13,11 +13,13 @@ around it is measured by `bench.py` on the CPU. Each section prints one JSON lin
    sentences, and documents with stride 128).
 3. accuracy: entity F1 (seqeval, word level, `first`) on all CoNLL-2003 test sentences in float32,
    float16 and bfloat16, and how many sentences' entities are unchanged.
-4. throughput: BERT-base-shaped model (random weights, 12x768), float32/float16/bfloat16, sparkner vs. the model-only ceiling (best of several token budgets), CoNLL-2003 train
-   sentences and test+valid documents (stride 128); medians of 3 after a warm-up; plus the stage
-   breakdown (tokenize / forward / aggregate).
-5. out of memory (run first, before the other sections fill the cache): the GPU capped to the model plus 512 MiB, a token budget far too big; the
-   batches must halve, the warning appear once, and the entities equal an uncapped run.
+4. throughput: BERT-base-shaped model (random weights, 12x768), float32/float16/bfloat16, sparkner vs.
+   the model-only ceiling (best of several token budgets), CoNLL-2003 train sentences and test+valid
+   documents (stride 128); medians of 3 after a warm-up; plus the stage breakdown (tokenize / forward /
+   aggregate).
+5. out of memory (run first, before the other sections fill the cache): the GPU capped to the model
+   plus 512 MiB, a token budget far too big; the batches must halve, the warning appear once, and the
+   entities equal an uncapped run.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from common import ROOT  # noqa: E402
 from stages import stage_times  # noqa: E402
 
 from sparkner import DEMO_MODEL, TokenClassifier  # noqa: E402
-from sparkner.metrics.conll import read_conll, tags_from_entities  # noqa: E402
+from sparkner.metrics.conll import read_conll_file, tags_from_entities  # noqa: E402
 
 ARROW_BATCH = 10_000
 DTYPES = ("float32", "float16", "bfloat16")
@@ -83,6 +85,7 @@ def in_arrow_batches(classifier: TokenClassifier, texts: list[str]) -> list:
 
 # -- sections -------------------------------------------------------------------------------------
 
+
 def environment() -> dict:
     import transformers
 
@@ -99,7 +102,10 @@ def environment() -> dict:
 
 def device_choice() -> dict:
     classifier = TokenClassifier(DEMO_MODEL)
-    return {"no_device_option": str(classifier.device), "model_dtype": str(next(classifier.engine.predictor.model.parameters()).dtype)}
+    return {
+        "no_device_option": str(classifier.device),
+        "model_dtype": str(next(classifier.engine.predictor.model.parameters()).dtype),
+    }
 
 
 def compare(ours: list, reference: list) -> dict:
@@ -124,7 +130,9 @@ def parity(sentences: list[str], documents: list[str]) -> dict:
     for strategy in ("simple", "first"):
         for name, texts, stride in (("sentences", sentences, None), ("documents", documents, 128)):
             options = {"stride": stride} if stride else {}
-            reference = pipeline("token-classification", model=DEMO_MODEL, aggregation_strategy=strategy, device=DEVICE, **options)
+            reference = pipeline(
+                "token-classification", model=DEMO_MODEL, aggregation_strategy=strategy, device=DEVICE, **options
+            )
             ours = TokenClassifier(DEMO_MODEL, aggregation_strategy=strategy, stride=stride, device=DEVICE)(texts)
             theirs = reference(texts)
             report[f"{strategy}/{name}"] = compare(ours, theirs)
@@ -158,13 +166,25 @@ def throughput(model: str, workloads: dict[str, tuple[list[str], int | None]]) -
         tokens = count_tokens(tokenizer, texts)
         for dtype in DTYPES:
             ceilings = {
-                budget: median_seconds(run_ceiling(texts, model, stride, budget, device=DEVICE, dtype=dtype, threads=torch.get_num_threads()))
+                budget: median_seconds(
+                    run_ceiling(
+                        texts, model, stride, budget, device=DEVICE, dtype=dtype, threads=torch.get_num_threads()
+                    )
+                )
                 for budget in BUDGETS
             }
             best_budget = min(ceilings, key=ceilings.get)
-            row = {"workload": workload, "texts": len(texts), "tokens": tokens, "dtype": dtype,
-                   "ceiling_tok_s": round(tokens / ceilings[best_budget]), "ceiling_budget": best_budget}
-            classifier = TokenClassifier(model, aggregation_strategy="simple", stride=stride, dtype=dtype, device=DEVICE)
+            row = {
+                "workload": workload,
+                "texts": len(texts),
+                "tokens": tokens,
+                "dtype": dtype,
+                "ceiling_tok_s": round(tokens / ceilings[best_budget]),
+                "ceiling_budget": best_budget,
+            }
+            classifier = TokenClassifier(
+                model, aggregation_strategy="simple", stride=stride, dtype=dtype, device=DEVICE
+            )
             seconds = median_seconds(lambda: in_arrow_batches(classifier, texts))  # noqa: B023 - called at once
             row["sparkner_tok_s"] = round(tokens / seconds)
             row["sparkner_vs_ceiling"] = round(ceilings[best_budget] / seconds, 3)
@@ -202,7 +222,10 @@ def shared_gpu(model: str, workloads: dict[str, tuple[list[str], int | None]], r
             barrier = context.Barrier(workers + 1)
             share = -(-len(texts) // workers)
             processes = [
-                context.Process(target=_worker, args=(model, stride, dtype, DEVICE, texts[i * share : (i + 1) * share], barrier, repeats))
+                context.Process(
+                    target=_worker,
+                    args=(model, stride, dtype, DEVICE, texts[i * share : (i + 1) * share], barrier, repeats),
+                )
                 for i in range(workers)
             ]
             for process in processes:
@@ -215,7 +238,15 @@ def shared_gpu(model: str, workloads: dict[str, tuple[list[str], int | None]], r
                 times.append(time.perf_counter() - started)
             for process in processes:
                 process.join()
-            rows.append({"workload": workload, "dtype": dtype, "workers": workers, "tokens": tokens, "tok_s": round(tokens / statistics.median(times))})
+            rows.append(
+                {
+                    "workload": workload,
+                    "dtype": dtype,
+                    "workers": workers,
+                    "tokens": tokens,
+                    "tok_s": round(tokens / statistics.median(times)),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -225,7 +256,9 @@ def recipe(model: str, texts: list[str]) -> dict:
     from transformers import AutoTokenizer, pipeline
 
     tokens, dtype = count_tokens(AutoTokenizer.from_pretrained(model), texts), DTYPES[-1]
-    classifier = pipeline("token-classification", model=model, aggregation_strategy="simple", device=DEVICE, dtype=getattr(torch, dtype))
+    classifier = pipeline(
+        "token-classification", model=model, aggregation_strategy="simple", device=DEVICE, dtype=getattr(torch, dtype)
+    )
     report = {"texts": len(texts), "tokens": tokens, "dtype": dtype}
     for batch_size in (1, 64):
         seconds = median_seconds(lambda: classifier(texts, batch_size=batch_size), repeats=2)  # noqa: B023 - called at once
@@ -249,7 +282,14 @@ def out_of_memory(model: str, documents: list[str]) -> dict:
     cap = model_bytes + 512 * 2**20
     torch.cuda.set_per_process_memory_fraction(cap / torch.cuda.get_device_properties(0).total_memory, 0)
     try:
-        capped = TokenClassifier(model, aggregation_strategy="simple", stride=128, device=DEVICE, batch_size=100_000, max_batch_tokens=10_000_000)
+        capped = TokenClassifier(
+            model,
+            aggregation_strategy="simple",
+            stride=128,
+            device=DEVICE,
+            batch_size=100_000,
+            max_batch_tokens=10_000_000,
+        )
         started = time.perf_counter()
         found = capped.classify(documents)
         seconds = time.perf_counter() - started
@@ -275,7 +315,11 @@ def main() -> None:
     parser.add_argument("--tokenizer", type=Path, default=ROOT.parent / "shared" / "models" / "conll03-minilm-ner")
     parser.add_argument("--out", type=Path, default=Path("gpu.json"))
     parser.add_argument("--quick", action="store_true", help="small slices of every workload (to try the script)")
-    parser.add_argument("--sections", default="device,out_of_memory,parity,accuracy,throughput,shared_gpu,recipe", help="comma-separated subset")
+    parser.add_argument(
+        "--sections",
+        default="device,out_of_memory,parity,accuracy,throughput,shared_gpu,recipe",
+        help="comma-separated subset",
+    )
     args = parser.parse_args()
     global DEVICE, DTYPES
     if not torch.cuda.is_available():
@@ -284,11 +328,18 @@ def main() -> None:
         DEVICE, DTYPES = "cpu", ("float32",)  # float16 matrix products crawl on a CPU
     logging.basicConfig(level=logging.WARNING)
     limit = 40 if args.quick else None
-    test = list(read_conll(args.data / "conll2003" / "test.txt"))[:limit]
-    train = [s.text for s in read_conll(args.data / "conll2003" / "train.txt")][:limit]
-    docs = [json.loads(line)["text"] for name in ("test", "valid") for line in (args.data / "long_docs" / f"conll2003_en_{name}_docs.jsonl").open()][: limit and 4]
+    test = list(read_conll_file(args.data / "conll2003" / "test.txt"))[:limit]
+    train = [s.text for s in read_conll_file(args.data / "conll2003" / "train.txt")][:limit]
+    docs = [
+        json.loads(line)["text"]
+        for name in ("test", "valid")
+        for line in (args.data / "long_docs" / f"conll2003_en_{name}_docs.jsonl").open()
+    ][: limit and 4]
 
-    workloads = {"CoNLL-2003 train sentences": (train, None), "CoNLL-2003 test+valid documents, stride 128": (docs, 128)}
+    workloads = {
+        "CoNLL-2003 train sentences": (train, None),
+        "CoNLL-2003 test+valid documents, stride 128": (docs, 128),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         bert_base = bert_base_model(Path(tmp), args.tokenizer)
         sections = {
@@ -303,6 +354,7 @@ def main() -> None:
         section("environment", args.out)(environment)
         for name in args.sections.split(","):
             section(name, args.out)(sections[name])
+
 
 if __name__ == "__main__":
     main()

@@ -109,12 +109,16 @@ def spread(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
 
-def measure(model_dir: Path, texts: list[str], settings: list[tuple[str, str]], repeats: int, batches: str = "cpu") -> list[dict]:
+def measure(
+    model_dir: Path, texts: list[str], settings: list[tuple[str, str]], repeats: int, batches: str = "cpu"
+) -> list[dict]:
     classifiers = {}
     batch_size, max_batch_tokens = RUNTIMES["torch"].batch_limits(batches)
     for strategy, boundaries in settings:
-        classifier = TokenClassifier(str(model_dir), aggregation_strategy=strategy, word_boundaries=boundaries, device="cpu",
-                                     batch_size=batch_size, max_batch_tokens=max_batch_tokens)  # fmt: skip
+        options = {"batch_size": batch_size, "max_batch_tokens": max_batch_tokens, "device": "cpu"}
+        classifier = TokenClassifier(
+            str(model_dir), aggregation_strategy=strategy, word_boundaries=boundaries, **options
+        )
         null_model(classifier)
         classifier.classify(texts[:50])  # warm-up
         classifiers[strategy, boundaries] = classifier
@@ -143,10 +147,15 @@ def measure(model_dir: Path, texts: list[str], settings: list[tuple[str, str]], 
     rows = []
     for name, seconds in times.items():
         median, low, high = spread([s / tokens * 1e6 for s in seconds])
-        paired, paired_low, paired_high = spread([s / b for s, b in zip(seconds, times["bare"])])  # against the floor's run of the same round
+        paired, paired_low, paired_high = spread(
+            [s / b for s, b in zip(seconds, times["bare"])]
+        )  # against the floor's run of the same round
         rows.append({"what": name, "us_per_token": median, "low": low, "high": high, "ratio": median / floor,
                      "paired": paired, "paired_low": paired_low, "paired_high": paired_high})  # fmt: skip
-    print(f"  {len(texts):,} texts, {tokens:,} tokens, {entities / tokens:.3f} entities per token ({settings[0][0]}/{settings[0][1]})")
+    print(
+        f"  {len(texts):,} texts, {tokens:,} tokens, {entities / tokens:.3f} entities per token "
+        f"({settings[0][0]}/{settings[0][1]})"
+    )
     return rows
 
 
@@ -164,16 +173,25 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="2,000 sentences, 50 documents, 3 repeats")
-    parser.add_argument("--settings", default="simple/text,first/text,simple/pipeline,first/pipeline,average/text,max/text,none/text")
-    parser.add_argument("--batches", choices=["cpu", "gpu"], default="cpu",
-                        help="model batches of the CPU defaults (64 windows, 1,024 tokens) or of a GPU's (256, 65,536)")  # fmt: skip
+    parser.add_argument(
+        "--settings", default="simple/text,first/text,simple/pipeline,first/pipeline,average/text,max/text,none/text"
+    )
+    parser.add_argument(
+        "--batches",
+        choices=["cpu", "gpu"],
+        default="cpu",
+        help="model batches of the CPU defaults (64 windows, 1,024 tokens) or of a GPU's (256, 65,536)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.sentences, args.documents, args.repeats = 2_000, 50, 3
     torch.set_num_threads(1)
     settings = [tuple(item.split("/")) for item in args.settings.split(",")]
     limits = RUNTIMES["torch"].batch_limits(args.batches)
-    print(f"host path, one thread, null model, {args.batches} batches {limits}; python {sys.version.split()[0]}, torch {torch.__version__}")
+    print(
+        f"host path, one thread, null model, {args.batches} batches {limits}; python {sys.version.split()[0]}, torch "
+        f"{torch.__version__}"
+    )
     with tempfile.TemporaryDirectory() as folder:
         model_dir = real_bert(Path(folder) / "bert-base-NER-tokenizer")
         workloads = {

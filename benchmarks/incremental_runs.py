@@ -22,10 +22,10 @@ from common import DATA
 
 
 def sentences() -> list[str]:
-    from sparkner.metrics.conll import read_conll
+    from sparkner.metrics.conll import read_conll_file
 
     paths = [DATA / "conll2003" / "train.txt", DATA / "wnut17" / "emerging.dev.conll", DATA / "bc5cdr" / "devel.tsv"]
-    return [sentence.text for path in paths for sentence in read_conll(path) if sentence.text.strip()]
+    return [sentence.text for path in paths for sentence in read_conll_file(path) if sentence.text.strip()]
 
 
 def main() -> None:
@@ -50,7 +50,9 @@ def main() -> None:
             for run in range(args.runs):
                 first, count = (0, args.start_rows) if run == 0 else (args.start_rows + (run - 1) * step, step)
                 rows = [(f"d{i}", texts[i % len(texts)]) for i in range(first, first + count)]
-                spark.createDataFrame(rows, "doc_id string, text string").coalesce(1).write.mode("append").parquet(str(source))
+                spark.createDataFrame(rows, "doc_id string, text string").coalesce(1).write.mode("append").parquet(
+                    str(source)
+                )
                 config = JobConfig(input=str(source), id_col="doc_id", output=str(Path(folder) / mode / "output"))
                 started = time.time()
                 if mode == "batch":

@@ -24,7 +24,7 @@ from pathlib import Path
 from common import SHARED  # noqa: E402 - also puts src/ on the path
 
 from sparkner import ner_udf  # noqa: E402
-from sparkner.metrics.conll import read_conll  # noqa: E402
+from sparkner.metrics.conll import read_conll_file  # noqa: E402
 
 
 def _children(pid: int) -> list[int]:
@@ -86,9 +86,11 @@ def main() -> None:
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
-    sentences = [s.text for s in read_conll(SHARED / "data" / "conll2003" / "test.txt")]
+    sentences = [s.text for s in read_conll_file(SHARED / "data" / "conll2003" / "test.txt")]
     udf = ner_udf(args.model, aggregation_strategy="first")
-    spark.createDataFrame([(s,) for s in sentences[:100]], "text string").select(udf("text")).write.format("noop").mode("overwrite").save()
+    spark.createDataFrame([(s,) for s in sentences[:100]], "text string").select(udf("text")).write.format("noop").mode(
+        "overwrite"
+    ).save()
     rows = []
     for size in sorted(args.sizes):
         texts = [sentences[(i // 10) % len(sentences)] for i in range(size)]
@@ -99,8 +101,14 @@ def main() -> None:
         df.select(udf("text").alias("e")).write.format("noop").mode("overwrite").save()
         monitor.stopped.set()
         monitor.join()
-        rows.append({"partition_rows": size, "arrow_batches": -(-size // args.batch), "peak_worker_rss_mib": round(monitor.peak, 1),
-                     "seconds": round(time.time() - started, 1)})
+        rows.append(
+            {
+                "partition_rows": size,
+                "arrow_batches": -(-size // args.batch),
+                "peak_worker_rss_mib": round(monitor.peak, 1),
+                "seconds": round(time.time() - started, 1),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     spark.stop()
 

@@ -38,7 +38,9 @@ class GoldSet:
 
 GOLD_SETS = [
     GoldSet("CoNLL-2003 test sentences", "conll", DATA / "conll2003" / "test.txt"),
-    GoldSet("natural_docs (CoNLL-2003 test documents)", "spans", DATA / "natural_docs" / "conll2003_test_natural.jsonl"),
+    GoldSet(
+        "natural_docs (CoNLL-2003 test documents)", "spans", DATA / "natural_docs" / "conll2003_test_natural.jsonl"
+    ),
     GoldSet(
         "WNUT-17 test (PER, LOC, ORG)",
         "conll",
@@ -59,10 +61,15 @@ def run(spark, model: str) -> dict[str, dict[str, list[dict]]]:
         for setting in SETTINGS:
             started = time.perf_counter()
             predicted = gold.withColumn("entities", sparkner.ner_udf(model, **setting)("text"))
-            rows = sparkner.evaluate(predicted, label_map=gold_set.label_map, ignore_labels=gold_set.ignore_labels).collect()
+            rows = sparkner.evaluate(
+                predicted, label_map=gold_set.label_map, ignore_labels=gold_set.ignore_labels
+            ).collect()
             name = f"{setting['aggregation_strategy']} / {setting['word_boundaries']}"
             results[gold_set.name][name] = [row.asDict() for row in rows]
-            print(f"{gold_set.name}: {name}: micro F1 {rows[-2]['f1']:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
+            print(
+                f"{gold_set.name}: {name}: micro F1 {rows[-2]['f1']:.4f} ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
         gold.unpersist()
     return results
 
@@ -79,12 +86,21 @@ def markdown(results: dict[str, dict[str, list[dict]]], chart: str) -> str:
     ]
     for name, by_setting in results.items():
         labels = [r["label"] for r in next(iter(by_setting.values())) if r["label"] not in ("micro avg", "macro avg")]
-        lines += ["", f"## {name}", "", "| strategy / word_boundaries | " + " | ".join(labels) + " | micro F1 | precision | recall |"]
+        lines += [
+            "",
+            f"## {name}",
+            "",
+            "| strategy / word_boundaries | " + " | ".join(labels) + " | micro F1 | precision | recall |",
+        ]
         lines.append("|---" * (len(labels) + 4) + "|")
         for setting, rows in by_setting.items():
             f1 = {r["label"]: r["f1"] for r in rows}
             micro = rows[-2]
-            cells = [f"{f1.get(label, 0.0):.3f}" for label in labels] + [f"**{micro['f1']:.3f}**", f"{micro['precision']:.3f}", f"{micro['recall']:.3f}"]
+            cells = [f"{f1.get(label, 0.0):.3f}" for label in labels] + [
+                f"**{micro['f1']:.3f}**",
+                f"{micro['precision']:.3f}",
+                f"{micro['recall']:.3f}",
+            ]
             lines.append(f"| {setting} | " + " | ".join(cells) + " |")
         support = {r["label"]: r["support"] for r in next(iter(by_setting.values()))}
         lines += ["", "Gold entities: " + ", ".join(f"{label} {support[label]}" for label in labels) + "."]
@@ -101,8 +117,19 @@ def chart(results: dict[str, dict[str, list[dict]]], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7.5, 3.2), dpi=80)
     width = 0.8 / len(results)
     for n, (name, by_setting) in enumerate(results.items()):
-        axes.bar([i + n * width for i in range(len(settings))], [by_setting[s][-2]["f1"] for s in settings], width=width, label=name)
-    axes.set_xticks([i + width * (len(results) - 1) / 2 for i in range(len(settings))], settings, rotation=30, ha="right", fontsize=8)
+        axes.bar(
+            [i + n * width for i in range(len(settings))],
+            [by_setting[s][-2]["f1"] for s in settings],
+            width=width,
+            label=name,
+        )
+    axes.set_xticks(
+        [i + width * (len(results) - 1) / 2 for i in range(len(settings))],
+        settings,
+        rotation=30,
+        ha="right",
+        fontsize=8,
+    )
     axes.set_ylim(0, 1.18)
     axes.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     axes.set_ylabel("micro F1")

@@ -27,16 +27,23 @@ from bench import count_tokens
 from common import SHARED
 
 from sparkner import TokenClassifier
-from sparkner.metrics.conll import read_conll, tags_from_entities
+from sparkner.metrics.conll import read_conll_file, tags_from_entities
 
 # (runtime, dtype) of each CPU row of sparkner.options.runtimes.RUNTIMES; the first is the reference.
-MODES = {"torch float32": ("torch", None), "torch int8": ("torch", "int8"), "onnx float32": ("onnx", None), "onnx int8": ("onnx", "int8")}
+MODES = {
+    "torch float32": ("torch", None),
+    "torch int8": ("torch", "int8"),
+    "onnx float32": ("onnx", None),
+    "onnx int8": ("onnx", "int8"),
+}
 SIMILAR = 1e-4  # the parity suite's score tolerance
 
 
 def load(model: str, runtime: str, dtype: str | None, strategy: str = "first") -> tuple[TokenClassifier, float]:
     """A classifier with its model loaded (exported, quantized), and the seconds that took."""
-    classifier = TokenClassifier(model, aggregation_strategy=strategy, word_boundaries="pipeline", runtime=runtime, dtype=dtype, device="cpu")
+    classifier = TokenClassifier(
+        model, aggregation_strategy=strategy, word_boundaries="pipeline", runtime=runtime, dtype=dtype, device="cpu"
+    )
     started = time.perf_counter()
     classifier.load()  # outside the timing
     return classifier, time.perf_counter() - started
@@ -93,14 +100,16 @@ def arguments(description: str) -> argparse.Namespace:
 
 def main() -> None:
     args = arguments(__doc__.splitlines()[0])
-    sentences = list(read_conll(args.data))
+    sentences = list(read_conll_file(args.data))
     rows = measure(args.model, sentences, args.repeats)
     base = rows["torch float32"]
     for name, row in rows.items():
         row["speedup"] = round(base["seconds"] / row["seconds"], 2)
         row["f1_change"] = round(row["f1"] - base["f1"], 4)
         if MODES[name][1] == "int8":  # the int8 aim: >= 1.8x, F1 drop <= 0.005
-            row["target"] = "met" if row["speedup"] >= 1.8 and row["f1_change"] >= -0.005 else "not met (>= 1.8x, F1 drop <= 0.005)"
+            row["target"] = (
+                "met" if row["speedup"] >= 1.8 and row["f1_change"] >= -0.005 else "not met (>= 1.8x, F1 drop <= 0.005)"
+            )
         elif row is not base:  # a float32 runtime should give torch's scores
             row["scores_within_1e-4"] = row["max_score_gap"] <= SIMILAR
     summary = {"model": args.model, "sentences": len(sentences), "threads": args.threads, "cpu": _cpu_name(), **rows}

@@ -24,8 +24,22 @@ import sparkner
 
 
 def start(port: int, wait_ms: float) -> subprocess.Popen:
-    command = [sys.executable, "-m", "sparkner.serve.app", "--model", sparkner.DEMO_MODEL, "--model-id", "demo", "--port", str(port), "--batch-wait-ms", str(wait_ms)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "sparkner.serve",
+        "--model",
+        sparkner.DEMO_MODEL,
+        "--model-id",
+        "demo",
+        "--port",
+        str(port),
+        "--batch-wait-ms",
+        str(wait_ms),
+    ]
+    return subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
 
 
 def run(port: int, texts: list[str], clients: int, per_client: int) -> dict[str, float]:
@@ -44,7 +58,9 @@ def run(port: int, texts: list[str], clients: int, per_client: int) -> dict[str,
         session, latencies = requests.Session(), []
         for i in range(per_client):
             started = time.perf_counter()
-            response = session.post(url, json={"inputs": texts[(n * per_client + i) % len(texts)]}, headers={"x-use-cache": "false"})
+            response = session.post(
+                url, json={"inputs": texts[(n * per_client + i) % len(texts)]}, headers={"x-use-cache": "false"}
+            )
             response.raise_for_status()
             latencies.append(time.perf_counter() - started)
         return latencies
@@ -81,7 +97,11 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait()
-        print(f"| {name} | {r['requests_per_s']:.0f} | {r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms | {r['requests_per_engine_call']:.1f} |", flush=True)
+        print(
+            f"| {name} | {r['requests_per_s']:.0f} | {r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms | "
+            f"{r['requests_per_engine_call']:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from common import SHARED  # noqa: E402 - also puts src/ on the path
 
 from sparkner import TokenClassifier  # noqa: E402
 from sparkner.engine import windows as chunking  # noqa: E402
-from sparkner.metrics.conll import read_conll  # noqa: E402
+from sparkner.metrics.conll import read_conll_file  # noqa: E402
 
 
 def stage_times(classifier: TokenClassifier, texts: list[str]) -> dict[str, float]:
@@ -33,7 +33,14 @@ def stage_times(classifier: TokenClassifier, texts: list[str]) -> dict[str, floa
         times[name] = time.perf_counter() - started
         return value
 
-    windows = timed("tokenize", chunking.encode_windows, classifier.engine.tokenizer, classifier.engine.info, texts, classifier.engine.stride)
+    windows = timed(
+        "tokenize",
+        chunking.encode_windows,
+        classifier.engine.tokenizer,
+        classifier.engine.info,
+        texts,
+        classifier.engine.stride,
+    )
     probs = timed("forward", classifier.engine.predictor.probabilities, windows, len(classifier.engine.info.labels))
     selection = chunking.stitched(windows, classifier.engine.info, classifier.engine.stride)
     entities = timed("aggregate", classifier.engine.aggregator.entities, windows, selection, probs, texts)
@@ -56,8 +63,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = str(SHARED / "models" / "conll03-minilm-ner")
-    sentences = [s.text for s in read_conll(SHARED / "data" / "conll2003" / "test.txt")][: args.sentences]
-    documents = [json.loads(line)["text"] for line in (SHARED / "data" / "long_docs" / "conll2003_en_test_docs.jsonl").open()][: args.documents]
+    sentences = [s.text for s in read_conll_file(SHARED / "data" / "conll2003" / "test.txt")][: args.sentences]
+    documents = [
+        json.loads(line)["text"] for line in (SHARED / "data" / "long_docs" / "conll2003_en_test_docs.jsonl").open()
+    ][: args.documents]
     for name, texts in (("sentences", sentences), ("documents", documents)):
         for strategy in ("simple", "first"):
             classifier = TokenClassifier(model, aggregation_strategy=strategy, device="cpu")

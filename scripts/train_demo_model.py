@@ -27,7 +27,7 @@ import torch
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer, BertConfig, BertForTokenClassification, BertModel
 
-from sparkner.metrics.conll import Sentence, read_conll
+from sparkner.metrics.conll import Sentence, read_conll_file
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
@@ -155,10 +155,12 @@ def main() -> None:
     args = parser.parse_args()
     random.seed(args.seed)
     torch.manual_seed(args.seed)
-    train = list(read_conll(args.conll / "train.txt"))
-    test = list(read_conll(args.conll / "test.txt"))
+    train = list(read_conll_file(args.conll / "train.txt"))
+    test = list(read_conll_file(args.conll / "test.txt"))
     base = base_model_dir()
-    keep = pruned_vocabulary(AutoTokenizer.from_pretrained(base), train + list(read_conll(args.conll / "valid.txt")))
+    keep = pruned_vocabulary(
+        AutoTokenizer.from_pretrained(base), train + list(read_conll_file(args.conll / "valid.txt"))
+    )
     work = args.out.with_name(args.out.name + ".work")
     shutil.rmtree(work, ignore_errors=True)
     build_pruned_model(base, work, keep, args.layers)
@@ -168,7 +170,9 @@ def main() -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     steps_per_epoch = sum(1 for _ in batches(examples, args.tokens_per_batch, False))
     total = int(steps_per_epoch * args.epochs)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, step / 200) * max(0.0, 1 - step / total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, step / 200) * max(0.0, 1 - step / total)
+    )
     print(f"vocabulary {len(keep)}, layers {args.layers}, {len(examples)} sentences, {total} steps", flush=True)
     model.train()
     step, started = 0, time.time()
@@ -194,7 +198,16 @@ def main() -> None:
     shutil.rmtree(args.out, ignore_errors=True)
     work.rename(args.out)
     scores = evaluate(args.out, test)
-    (args.out / "eval.json").write_text(json.dumps({"conll2003_test_entity_f1": scores, "recipe": vars(args) | {"conll": str(args.conll), "out": str(args.out)}}, indent=2, default=str))
+    (args.out / "eval.json").write_text(
+        json.dumps(
+            {
+                "conll2003_test_entity_f1": scores,
+                "recipe": vars(args) | {"conll": str(args.conll), "out": str(args.out)},
+            },
+            indent=2,
+            default=str,
+        )
+    )
     print(json.dumps(scores, indent=2))
 
 

@@ -46,9 +46,17 @@ class StandaloneCluster:
     def _start(self, name: str, host: str, args: list[str]) -> None:
         # Executors start their Python workers with the driver's interpreter (PYSPARK_PYTHON travels
         # with each application); the cluster JVMs themselves need only Java.
-        env = {key: value for key, value in os.environ.items() if not key.startswith("PYSPARK")} | {"SPARK_LOCAL_IP": host}
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PYSPARK")} | {
+            "SPARK_LOCAL_IP": host
+        }
         log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 - closed with the process, in stop()
-        process = subprocess.Popen([str(self.spark_class), *args, "--host", host], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [str(self.spark_class), *args, "--host", host],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.processes.append(process)
 
     def _gpu_properties(self, index: int) -> Path:
@@ -56,12 +64,18 @@ class StandaloneCluster:
         script.write_text(f'#!/bin/sh\necho \'{{"name": "gpu", "addresses": ["{index}"]}}\'\n')
         script.chmod(0o755)
         properties = self.folder / f"worker-{index}.conf"
-        properties.write_text(f"spark.worker.resource.gpu.amount 1\nspark.worker.resource.gpu.discoveryScript {script}\n")
+        properties.write_text(
+            f"spark.worker.resource.gpu.amount 1\nspark.worker.resource.gpu.discoveryScript {script}\n"
+        )
         return properties
 
     def start(self, timeout: float = 90) -> StandaloneCluster:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._start("master", "127.0.0.1", ["org.apache.spark.deploy.master.Master", "--port", str(self.port), "--webui-port", str(self.ui_port)])
+        self._start(
+            "master",
+            "127.0.0.1",
+            ["org.apache.spark.deploy.master.Master", "--port", str(self.port), "--webui-port", str(self.ui_port)],
+        )
         for index in range(self.workers):
             work = self.folder / f"work-{index}"
             work.mkdir(exist_ok=True)
@@ -70,8 +84,20 @@ class StandaloneCluster:
             self._start(
                 f"worker-{index}",
                 f"127.0.0.{index + 2}",
-                ["org.apache.spark.deploy.worker.Worker", self.master, "--cores", str(self.cores), "--memory", self.memory,
-                 "--webui-port", str(free_port()), "--work-dir", str(work), "--properties-file", str(self._gpu_properties(index))],
+                [
+                    "org.apache.spark.deploy.worker.Worker",
+                    self.master,
+                    "--cores",
+                    str(self.cores),
+                    "--memory",
+                    self.memory,
+                    "--webui-port",
+                    str(free_port()),
+                    "--work-dir",
+                    str(work),
+                    "--properties-file",
+                    str(self._gpu_properties(index)),
+                ],
             )
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -86,7 +112,9 @@ class StandaloneCluster:
     def alive_workers(self) -> int:
         """From the master's JSON status page."""
         with contextlib.suppress(OSError, ValueError):
-            return json.load(urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/", timeout=2))["aliveworkers"]
+            return json.load(urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/", timeout=2))[
+                "aliveworkers"
+            ]
         return 0
 
     def executor_pids(self) -> list[int]:
@@ -94,7 +122,9 @@ class StandaloneCluster:
         processes are the worker JVMs, and executors are their children)."""
         pids = []
         for worker in self.processes[1:]:
-            found = subprocess.run(["pgrep", "-P", str(worker.pid), "-f", "CoarseGrainedExecutorBackend"], capture_output=True, text=True)
+            found = subprocess.run(
+                ["pgrep", "-P", str(worker.pid), "-f", "CoarseGrainedExecutorBackend"], capture_output=True, text=True
+            )
             pids += [int(pid) for pid in found.stdout.split()]
         return pids
 
@@ -115,4 +145,3 @@ class StandaloneCluster:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-

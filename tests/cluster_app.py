@@ -102,11 +102,17 @@ def speculation(spark: SparkSession, args: dict) -> dict:
         return spread_df.mapInPandas(slow_first_attempt, spread_df.schema)
 
     run.spread_over_tasks = spread_with_a_slow_task
-    config = JobConfig(input=args["input"], input_format="json", id_col="doc_id", output=args["output"], mode="overwrite")
+    config = JobConfig(
+        input=args["input"], input_format="json", id_col="doc_id", output=args["output"], mode="overwrite"
+    )
     summary = run.run_job(spark, config, config.ner_settings())
     app = spark.sparkContext.applicationId
-    stages = json.load(urllib.request.urlopen(f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{app}/stages?details=true"))
-    speculative = sum(task.get("speculative", False) for stage in stages for task in (stage.get("tasks") or {}).values())
+    stages = json.load(
+        urllib.request.urlopen(f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{app}/stages?details=true")
+    )
+    speculative = sum(
+        task.get("speculative", False) for stage in stages for task in (stage.get("tasks") or {}).values()
+    )
     return {"rows_in": summary.rows_in, "speculative_tasks": speculative}
 
 
@@ -122,14 +128,24 @@ def python_worker_memory(spark: SparkSession, args: dict) -> dict:
     def peak(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         status = dict(line.split(":", 1) for line in open("/proc/self/status"))
         for batch in batches:
-            yield pd.DataFrame({"rss_mib": [int(status["VmHWM"].split()[0]) / 1024] * len(batch), "address_space_mib": [int(status["VmPeak"].split()[0]) / 1024] * len(batch)})
+            yield pd.DataFrame(
+                {
+                    "rss_mib": [int(status["VmHWM"].split()[0]) / 1024] * len(batch),
+                    "address_space_mib": [int(status["VmPeak"].split()[0]) / 1024] * len(batch),
+                }
+            )
 
     try:
         rows = tagged.collect()
     except Exception as error:  # noqa: BLE001 - the test reads the message
         return {"failure": str(error)}
     peaks = spark.range(0, 2, numPartitions=2).mapInPandas(peak, "rss_mib double, address_space_mib double").collect()
-    return {"failure": None, "rows": len(rows), "with_both": sum(bool(row["a"]) and bool(row["b"]) for row in rows), "peaks": [p.asDict() for p in peaks]}
+    return {
+        "failure": None,
+        "rows": len(rows),
+        "with_both": sum(bool(row["a"]) and bool(row["b"]) for row in rows),
+        "peaks": [p.asDict() for p in peaks],
+    }
 
 
 CHECKS = {"udf": udf_and_sql, "gpu": gpu_scheduling, "speculation": speculation, "memory": python_worker_memory}

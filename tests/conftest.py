@@ -11,10 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from paths import REAL_MODEL  # noqa: E402
 from tiny_models import FAMILIES, build_tiny_model  # noqa: E402
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-REAL_MODEL = SHARED / "models" / "conll03-minilm-ner"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

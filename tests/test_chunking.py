@@ -4,9 +4,7 @@ masks, token type ids), on every tokenizer family and the real tokenizers."""
 
 from __future__ import annotations
 
-import sys
 from itertools import chain
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,19 +15,25 @@ from texts import ALL_TEXTS
 from sparkner import TokenClassifier
 from sparkner.engine import windows as chunking
 from sparkner.engine.windows import Windows
+from sparkner.sources.loading import model_input_names
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 REAL = ["bert-base-NER (cased WordPiece)", "roberta-base (byte-level BPE)", "deberta-v3 (SentencePiece unigram)"]
 
 
 def windows_from_transformers(tokenizer, info, texts: list[str], stride: int) -> Windows:
     """What sparkner built before: transformers' tokenizer call, converted to flat arrays."""
-    encoded = tokenizer(texts, truncation=True, max_length=info.window, stride=stride, return_overflowing_tokens=True,
-                        return_offsets_mapping=True, return_special_tokens_mask=True, return_attention_mask=False)  # fmt: skip
+    flags = {"return_offsets_mapping": True, "return_special_tokens_mask": True, "return_attention_mask": False}
+    encoded = tokenizer(
+        texts, truncation=True, max_length=info.window, stride=stride, return_overflowing_tokens=True, **flags
+    )
     ids = encoded["input_ids"]
     lengths = np.array([len(row) for row in ids], dtype=np.int64)
     row_text = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
-    extra = {name: np.fromiter(chain.from_iterable(encoded[name]), np.int64) for name in chunking.model_input_names(tokenizer)[2:] if name in encoded}
+    extra = {
+        name: np.fromiter(chain.from_iterable(encoded[name]), np.int64)
+        for name in model_input_names(tokenizer)[2:]
+        if name in encoded
+    }
     return Windows(
         row_text=row_text,
         row_number=np.arange(len(ids)) - np.searchsorted(row_text, row_text, side="left"),
@@ -52,7 +56,9 @@ def assert_same_windows(ours: Windows, theirs: Windows, context: str) -> None:
 def check(engine, texts: list[str], context: str) -> None:
     for stride in sorted({0, 1, engine.stride, chunking.max_stride(engine.info)}):
         ours = chunking.WindowEncoder(engine.tokenizer, engine.info, stride).encode(texts)
-        assert_same_windows(ours, windows_from_transformers(engine.tokenizer, engine.info, texts, stride), f"{context}, stride {stride}")
+        assert_same_windows(
+            ours, windows_from_transformers(engine.tokenizer, engine.info, texts, stride), f"{context}, stride {stride}"
+        )
 
 
 def test_every_tiny_family(tiny_models):
@@ -62,15 +68,17 @@ def test_every_tiny_family(tiny_models):
 
 @pytest.fixture(scope="module")
 def real_engines(tmp_path_factory):
-    from conftest import SHARED
+    from paths import SHARED
 
     if not (SHARED / "data" / "tokenizers").exists():
         pytest.skip(f"the real tokenizers live in the project's shared/ folder ({SHARED})")
-    sys.path.insert(0, str(BENCHMARKS))
-    import boundaries
+    import oracle as boundaries
 
     folder = tmp_path_factory.mktemp("real-tokenizers")
-    return {family: TokenClassifier(str(boundaries.FAMILIES[family](folder / str(i)))).engine for i, family in enumerate(REAL)}, boundaries
+    return {
+        family: TokenClassifier(str(boundaries.FAMILIES[family](folder / str(i)))).engine
+        for i, family in enumerate(REAL)
+    }, boundaries
 
 
 def test_real_tokenizers_on_natural_documents(real_engines):
@@ -85,7 +93,9 @@ def test_real_tokenizers_on_natural_documents(real_engines):
 def test_any_text(real_engines, texts):
     for family, engine in real_engines[0].items():
         ours = engine.encoder.encode(texts)
-        assert_same_windows(ours, windows_from_transformers(engine.tokenizer, engine.info, texts, engine.stride), family)
+        assert_same_windows(
+            ours, windows_from_transformers(engine.tokenizer, engine.info, texts, engine.stride), family
+        )
 
 
 def test_the_shared_tokenizer_is_left_as_it_was(tiny_models):
@@ -106,6 +116,8 @@ def test_which_windows_the_backend_cuts_itself(tiny_models):
         encoder = chunking.WindowEncoder(engine.tokenizer, engine.info, engine.stride)
         assert encoder.backend_cuts
         ours = encoder.encode(ALL_TEXTS)
-        assert_same_windows(ours, windows_from_transformers(engine.tokenizer, engine.info, ALL_TEXTS, engine.stride), "left")
+        assert_same_windows(
+            ours, windows_from_transformers(engine.tokenizer, engine.info, ALL_TEXTS, engine.stride), "left"
+        )
     finally:
         engine.tokenizer.truncation_side = "right"

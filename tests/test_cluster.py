@@ -39,15 +39,32 @@ def cluster(tmp_path_factory):
 
 def app(cluster: StandaloneCluster, check: str, timeout: float = 300, **args) -> dict:
     done = subprocess.run(
-        [sys.executable, str(HERE / "cluster_app.py"), cluster.master, check, json.dumps(args)], capture_output=True, text=True, timeout=timeout
+        [sys.executable, str(HERE / "cluster_app.py"), cluster.master, check, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert done.returncode == 0, f"{done.stderr[-4000:]}\n{cluster.logs()}"
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def job_command(cluster: StandaloneCluster, source: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "sparkner.jobs", "--master", cluster.master, "--input", str(source), "--input-format", "json",
-            "--id-col", "doc_id", "--output", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "sparkner.jobs",
+        "--master",
+        cluster.master,
+        "--input",
+        str(source),
+        "--input-format",
+        "json",
+        "--id-col",
+        "doc_id",
+        "--output",
+        str(out),
+        *extra,
+    ]
 
 
 def run_job(cluster: StandaloneCluster, source: Path, out: Path, *extra: str) -> None:
@@ -56,7 +73,9 @@ def run_job(cluster: StandaloneCluster, source: Path, out: Path, *extra: str) ->
 
 
 def by_id(spark, path: Path) -> dict:
-    return {row["doc_id"]: row.asDict(recursive=True)["entities"] or [] for row in spark.read.parquet(str(path)).collect()}
+    return {
+        row["doc_id"]: row.asDict(recursive=True)["entities"] or [] for row in spark.read.parquet(str(path)).collect()
+    }
 
 
 def assert_same_outputs(mine: dict, reference: dict) -> None:
@@ -108,7 +127,12 @@ def test_a_lost_executor_mid_job_leaves_every_row_exactly_once(spark, cluster, t
     and the file committer (algorithm 1, set by the job) commits each task's output once."""
     many, _ = copies_of_the_sample(tmp_path, 40)  # 1,400 documents: tasks long enough to be caught running
     out = tmp_path / "out"
-    process = subprocess.Popen(job_command(cluster, many, out, "--mode", "overwrite"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        job_command(cluster, many, out, "--mode", "overwrite"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 180
     killed = None
     while time.time() < deadline and process.poll() is None and killed is None:
@@ -130,8 +154,13 @@ def test_a_lost_executor_mid_job_leaves_every_row_exactly_once(spark, cluster, t
 
 def test_speculative_copies_leave_no_duplicate_rows(spark, cluster, tmp_path):
     out = tmp_path / "out"
-    conf = {"spark.speculation": "true", "spark.speculation.multiplier": "1.5", "spark.speculation.quantile": "0.5",
-            "spark.speculation.interval": "200ms", "spark.speculation.minTaskRuntime": "1s"}
+    conf = {
+        "spark.speculation": "true",
+        "spark.speculation.multiplier": "1.5",
+        "spark.speculation.quantile": "0.5",
+        "spark.speculation.interval": "200ms",
+        "spark.speculation.minTaskRuntime": "1s",
+    }
     result = app(cluster, "speculation", input=str(SAMPLE), output=str(out), conf=conf)
     assert result["speculative_tasks"] >= 1, "the slow task got a speculative copy"
     written = spark.read.parquet(str(out))
@@ -139,7 +168,11 @@ def test_speculative_copies_leave_no_duplicate_rows(spark, cluster, tmp_path):
 
 
 def test_gpu_scheduling_follows_the_assigned_address_and_fails_clearly_without_cuda(cluster):
-    conf = {"spark.executor.resource.gpu.amount": "1", "spark.task.resource.gpu.amount": "1", "spark.task.maxFailures": "1"}
+    conf = {
+        "spark.executor.resource.gpu.amount": "1",
+        "spark.task.resource.gpu.amount": "1",
+        "spark.task.maxFailures": "1",
+    }
     result = app(cluster, "gpu", conf=conf)
     assert {row["address"] for row in result["seen"]} == {"0", "1"}, "each worker's fake GPU was assigned to tasks"
     assert all(row["device"] == f"cuda:{row['address']}" for row in result["seen"])
@@ -153,8 +186,17 @@ def test_two_models_in_a_memory_limited_python_worker(cluster):
     both models run."""
     model = Path(__file__).resolve().parents[2] / "shared" / "models" / "conll03-minilm-ner"
     second = str(model) if model.exists() else sparkner.DEMO_MODEL
-    tight = app(cluster, "memory", second_model=second, conf={"spark.executor.pyspark.memory": "1g", "spark.task.maxFailures": "1"})
-    assert "cannot load" in tight["failure"] and "address-space limit of 1.0 GiB" in tight["failure"] and "raise spark.executor.pyspark.memory to at least 3g" in tight["failure"]
+    tight = app(
+        cluster,
+        "memory",
+        second_model=second,
+        conf={"spark.executor.pyspark.memory": "1g", "spark.task.maxFailures": "1"},
+    )
+    assert (
+        "cannot load" in tight["failure"]
+        and "address-space limit of 1.0 GiB" in tight["failure"]
+        and "raise spark.executor.pyspark.memory to at least 3g" in tight["failure"]
+    )
     roomy = app(cluster, "memory", second_model=second, conf={"spark.executor.pyspark.memory": "3g"})
     assert roomy["failure"] is None, roomy["failure"]
     assert roomy["rows"] == 35 and roomy["with_both"] > 25

@@ -46,7 +46,9 @@ SCRIPT = textwrap.dedent(
 def test_ner_udf_and_register_on_spark_connect():
     texts = [None, *SHORT_TEXTS]
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(texts)], env=env, capture_output=True, text=True, timeout=400)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps(texts)], env=env, capture_output=True, text=True, timeout=400
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     [line] = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     results = json.loads(line[len("RESULT ") :])

@@ -31,7 +31,13 @@ def test_none_strategy_tags_are_grouped_as_seqeval_groups_them():
     starts, ends = [0, 6, 20, 30, 35, 40], [5, 12, 25, 34, 39, 44]
     tags = ["B-PER", "I-PER", "I-PER", "B-LOC", "B-LOC", "I-ORG"]
     indexes = [1, 2, 4, 5, 6, 7]
-    assert tag_spans(starts, ends, tags, indexes) == [(0, 12, "PER"), (20, 25, "PER"), (30, 34, "LOC"), (35, 39, "LOC"), (40, 44, "ORG")]
+    assert tag_spans(starts, ends, tags, indexes) == [
+        (0, 12, "PER"),
+        (20, 25, "PER"),
+        (30, 34, "LOC"),
+        (35, 39, "LOC"),
+        (40, 44, "ORG"),
+    ]
 
 
 def test_metrics_rows_follow_seqeval_on_word_tags():
@@ -69,10 +75,22 @@ def test_evaluate_in_spark_edge_cases(spark):
     table = _table(sparkner.evaluate(df))
     assert table["PER"]["f1"] == 1.0 and table["LOC"]["f1"] == 0.0 and table["ORG"]["recall"] == 0.0
     assert table["MISC"]["support"] == 0 and table["MISC"]["predicted"] == 1 and table["MISC"]["precision"] == 0.0
-    assert table["micro avg"]["true_positives"] == 1 and table["micro avg"]["support"] == 3 and table["micro avg"]["predicted"] == 3
+    assert (
+        table["micro avg"]["true_positives"] == 1
+        and table["micro avg"]["support"] == 3
+        and table["micro avg"]["predicted"] == 3
+    )
     lenient = _table(sparkner.evaluate(df, mode="overlap"))
     assert lenient["LOC"]["f1"] == 1.0
-    assert list(sparkner.evaluate(df).columns) == ["label", "precision", "recall", "f1", "support", "predicted", "true_positives"]
+    assert list(sparkner.evaluate(df).columns) == [
+        "label",
+        "precision",
+        "recall",
+        "f1",
+        "support",
+        "predicted",
+        "true_positives",
+    ]
     renamed = _table(sparkner.evaluate(df, label_map={"ORG": "COMPANY"}, ignore_labels=["MISC"]))
     assert "MISC" not in renamed and renamed["COMPANY"]["support"] == 1 and "ORG" not in renamed
     empty = _table(sparkner.evaluate(df.where("id = 4")))
@@ -81,7 +99,9 @@ def test_evaluate_in_spark_edge_cases(spark):
 
 def test_bad_columns_are_named(spark):
     df = spark.createDataFrame([(1, "x")], "id int, text string")
-    with pytest.raises(ValueError, match="predictions column 'entities' is not in the DataFrame; its columns are id, text"):
+    with pytest.raises(
+        ValueError, match="predictions column 'entities' is not in the DataFrame; its columns are id, text"
+    ):
         sparkner.evaluate(df)
     with pytest.raises(ValueError, match="gold column 'text' is string; it must be a sparkner entities column"):
         sparkner.evaluate(df.selectExpr("id", f"CAST(array() AS {SPANS}) AS entities", "text"), gold="text")
@@ -93,14 +113,23 @@ def test_none_strategy_column_through_spark(spark, tiny_models):
     texts = ["Angela Merkel met Emmanuel Macron in Berlin.", "Apple Inc. opened an office in São Paulo."]
     classifier = sparkner.TokenClassifier(tiny_models["bert-cased"], aggregation_strategy="none")
     df = spark.createDataFrame([(t, []) for t in texts], f"text string, gold {SPANS}")
-    df = df.withColumn("entities", sparkner.ner_udf(str(tiny_models["bert-cased"]), aggregation_strategy="none")("text"))
-    expected = sum(len(tag_spans([e["start"] for e in f], [e["end"] for e in f], [e["entity"] for e in f], [e["index"] for e in f])) for f in classifier(texts))
+    df = df.withColumn(
+        "entities", sparkner.ner_udf(str(tiny_models["bert-cased"]), aggregation_strategy="none")("text")
+    )
+    expected = sum(
+        len(
+            tag_spans([e["start"] for e in f], [e["end"] for e in f], [e["entity"] for e in f], [e["index"] for e in f])
+        )
+        for f in classifier(texts)
+    )
     assert _table(sparkner.evaluate(df))["micro avg"]["predicted"] == expected > 0
 
 
 def test_readers_give_exact_gold_spans(spark, tmp_path):
     conll = tmp_path / "gold.conll"
-    conll.write_text("-DOCSTART- O\n\nAngela B-PER\nMerkel I-PER\nvisited O\nBerlin B-LOC\n\nHi O\n\n-DOCSTART- O\n\nParis B-LOC\n")
+    conll.write_text(
+        "-DOCSTART- O\n\nAngela B-PER\nMerkel I-PER\nvisited O\nBerlin B-LOC\n\nHi O\n\n-DOCSTART- O\n\nParis B-LOC\n"
+    )
     rows = {r["id"]: r for r in sparkner.read_conll(spark, str(conll)).collect()}
     assert rows["gold.conll:0"]["text"] == "Angela Merkel visited Berlin"
     assert [tuple(g) for g in rows["gold.conll:0"]["gold"]] == [(0, 13, "PER"), (22, 28, "LOC")]
@@ -108,7 +137,16 @@ def test_readers_give_exact_gold_spans(spark, tmp_path):
     documents = sparkner.read_conll(spark, str(conll), unit="document").collect()
     assert [d["text"] for d in documents] == ["Angela Merkel visited Berlin Hi", "Paris"]
     spans = tmp_path / "docs.jsonl"
-    spans.write_text(json.dumps({"doc_id": 7, "text": "Paris, France", "entities": [{"start": 0, "end": 5, "label": "LOC", "text": "Paris"}]}) + "\n")
+    spans.write_text(
+        json.dumps(
+            {
+                "doc_id": 7,
+                "text": "Paris, France",
+                "entities": [{"start": 0, "end": 5, "label": "LOC", "text": "Paris"}],
+            }
+        )
+        + "\n"
+    )
     (row,) = sparkner.read_spans(spark, str(spans)).collect()
     assert row["id"] == "7" and [tuple(g) for g in row["gold"]] == [(0, 5, "LOC")]
 
@@ -116,22 +154,29 @@ def test_readers_give_exact_gold_spans(spark, tmp_path):
 def test_equal_to_seqeval_on_conll_test_with_the_real_model(spark, real_model):
     """CoNLL-2003 test, the real model, `first`, several partitions: the same per-label numbers as
     seqeval's classification_report on the corresponding word tags (to 1e-9)."""
-    from conftest import SHARED
+    from paths import SHARED
     from seqeval.metrics import classification_report
 
-    from sparkner.metrics.conll import read_conll
+    from sparkner.metrics.conll import read_conll_file
 
-    sentences = list(read_conll(SHARED / "data" / "conll2003" / "test.txt"))
+    sentences = list(read_conll_file(SHARED / "data" / "conll2003" / "test.txt"))
     gold = sparkner.read_conll(spark, str(SHARED / "data" / "conll2003" / "test.txt")).repartition(4)
     ner = sparkner.ner_udf(str(real_model), aggregation_strategy="first")
     predicted = gold.withColumn("entities", ner("text")).cache()
-    by_text = {row["text"]: [e.asDict() for e in row["entities"]] for row in predicted.select("text", "entities").collect()}
+    by_text = {
+        row["text"]: [e.asDict() for e in row["entities"]] for row in predicted.select("text", "entities").collect()
+    }
     word_tags = [tags_from_entities(s, by_text[s.text]) for s in sentences]
     # The predictions snapped to words, as seqeval sees them.
     snapped = spark.createDataFrame(
-        [(s.text, [{"start": a, "end": b, "label": k} for a, b, k in gold_spans(Sentence(s.tokens, tags))], [
-            {"start": a, "end": b, "label": k} for a, b, k in gold_spans(s)
-        ]) for s, tags in zip(sentences, word_tags)],
+        [
+            (
+                s.text,
+                [{"start": a, "end": b, "label": k} for a, b, k in gold_spans(Sentence(s.tokens, tags))],
+                [{"start": a, "end": b, "label": k} for a, b, k in gold_spans(s)],
+            )
+            for s, tags in zip(sentences, word_tags)
+        ],
         f"text string, entities {SPANS}, gold {SPANS}",
     ).repartition(4)
     ours = _table(sparkner.evaluate(snapped))

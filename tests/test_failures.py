@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fakes import RunsOutOfMemory
 from parity import assert_same_entities
 from texts import ALL_TEXTS
 
@@ -94,8 +95,22 @@ def test_the_job_counts_failed_texts(spark, broken_model, tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"doc_id": i, "text": t}) + "\n" for i, t in enumerate(TEXTS)))
     out = tmp_path / "out"
-    code = main(["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--output", str(out),
-                 "--model", str(broken_model), "--on-error", "null"])
+    code = main(
+        [
+            "--input",
+            str(source),
+            "--input-format",
+            "json",
+            "--id-col",
+            "doc_id",
+            "--output",
+            str(out),
+            "--model",
+            str(broken_model),
+            "--on-error",
+            "null",
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "_sparkner_summary.json").read_text())
     assert summary["failed_texts"] == 2 and summary["rows_in"] == len(TEXTS)
@@ -128,26 +143,11 @@ def test_array_columns_are_refused_with_a_message(spark):
 def test_the_job_refuses_an_array_text_column(tmp_path, capsys):
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"doc_id": 1, "text": ["a", "b"]}) + "\n")
-    code = main(["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--output", str(tmp_path / "o")])
+    code = main(
+        ["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--output", str(tmp_path / "o")]
+    )
     assert code == 2
     assert "text column 'text' is array<string>, not a string column" in capsys.readouterr().err
-
-
-class RunsOutOfMemory:
-    """Wraps a model so any batch over `limit` padded tokens fails the way CUDA does."""
-
-    def __init__(self, model, limit: int) -> None:
-        self.model, self.limit, self.sizes = model, limit, []
-
-    def __call__(self, **inputs):
-        size = inputs["input_ids"].numel()
-        self.sizes.append(size)
-        if size > self.limit:
-            raise out_of_memory_type()(f"CUDA out of memory. Tried to allocate {size} tokens' worth")
-        return self.model(**inputs)
-
-    def parameters(self):
-        return self.model.parameters()
 
 
 def test_out_of_memory_halves_the_batch_and_keeps_every_result(tiny_models, caplog):
@@ -160,7 +160,9 @@ def test_out_of_memory_halves_the_batch_and_keeps_every_result(tiny_models, capl
         found = classifier(texts)
     assert len(predictor.model.sizes) > 1 and max(predictor.model.sizes) > 200, "the first batch must have failed"
     assert predictor.max_tokens < 1_000_000
-    assert [r.getMessage() for r in caplog.records if "out of memory" in r.getMessage()][0].startswith("sparkner: out of memory")
+    assert [r.getMessage() for r in caplog.records if "out of memory" in r.getMessage()][0].startswith(
+        "sparkner: out of memory"
+    )
     assert sum("out of memory" in r.getMessage() for r in caplog.records) == 1, "warned once per worker"
     for i, (mine, theirs) in enumerate(zip(found, expected)):
         assert_same_entities(mine, theirs, f"text {i}")
@@ -194,7 +196,10 @@ def test_a_task_given_a_gpu_runs_on_that_gpu_or_fails_naming_the_fix(monkeypatch
     with mock.patch.object(torch.cuda, "is_available", return_value=True):
         assert resolve_device(None) == "cuda:3"
     with mock.patch.object(torch.cuda, "is_available", return_value=False):
-        with pytest.raises(RuntimeError, match=r'Spark assigned this task GPU 3 .* sees no CUDA device; install a CUDA build .* device="cpu"'):
+        with pytest.raises(
+            RuntimeError,
+            match=r'Spark assigned this task GPU 3 .* sees no CUDA device; install a CUDA build .* device="cpu"',
+        ):
             resolve_device(None)
         assert resolve_device("cpu") == "cpu"
         assert resolve_device(None, cpu_only=True) == "cpu"
@@ -206,5 +211,8 @@ def test_a_python_worker_with_too_little_address_space_refuses_naming_the_settin
     from sparkner.spark import udf as glue
 
     monkeypatch.setattr(glue, "address_space_limit", lambda: 2**30)
-    with pytest.raises(RuntimeError, match=r"address-space limit of 1.0 GiB, which Spark sets from spark.executor.pyspark.memory.*at least 3g"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"address-space limit of 1.0 GiB, which Spark sets from spark.executor.pyspark.memory.*at least 3g",
+    ):
         glue._worker_setup(build_settings(sparkner.DEMO_MODEL))

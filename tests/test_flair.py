@@ -54,8 +54,13 @@ def flair_reference(path: Path, texts: list[str], ignore_labels=("O",)) -> list[
         tagger.predict(sentence)
         results.append(
             [
-                {"entity_group": label.value, "word": label.data_point.text, "start": label.data_point.start_position,
-                 "end": label.data_point.end_position, "score": label.score}
+                {
+                    "entity_group": label.value,
+                    "word": label.data_point.text,
+                    "start": label.data_point.start_position,
+                    "end": label.data_point.end_position,
+                    "score": label.score,
+                }
                 for label in sentence.get_labels()
                 if label.value not in ignore_labels
             ]
@@ -77,7 +82,10 @@ def assert_same_as_flair(ours: list[dict], reference: list[dict], text: str) -> 
         if cleaned == text:
             assert (mine["start"], mine["end"]) == (theirs["start"], theirs["end"])
         else:
-            assert Sentence._handle_problem_characters(text[mine["start"] : mine["end"]]) == cleaned[theirs["start"] : theirs["end"]]
+            assert (
+                Sentence._handle_problem_characters(text[mine["start"] : mine["end"]])
+                == cleaned[theirs["start"] : theirs["end"]]
+            )
 
 
 @pytest.mark.parametrize("kind", ["spans", "tokens"])
@@ -129,8 +137,23 @@ def test_flair_job(spark, taggers, tmp_path):
     texts = FLAIR_TEXTS[:6]
     source.write_text("".join(json.dumps({"doc_id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
     out = tmp_path / "out"
-    assert main(["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--output", str(out),
-                 "--model", str(taggers["spans"])]) == 0
+    assert (
+        main(
+            [
+                "--input",
+                str(source),
+                "--input-format",
+                "json",
+                "--id-col",
+                "doc_id",
+                "--output",
+                str(out),
+                "--model",
+                str(taggers["spans"]),
+            ]
+        )
+        == 0
+    )
     written = {row["doc_id"]: row["entities"] for row in spark.read.parquet(str(out)).collect()}
     for i, expected in enumerate(flair_reference(taggers["spans"], texts)):
         assert_same_as_flair([e.asDict() for e in written[i]], expected, texts[i])
@@ -139,7 +162,10 @@ def test_flair_job(spark, taggers, tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"aggregation_strategy": "average"}, "does not take aggregation_strategy 'average' \\(a Flair tagger predicts whole spans"),
+        (
+            {"aggregation_strategy": "average"},
+            "does not take aggregation_strategy 'average' \\(a Flair tagger predicts whole spans",
+        ),
         ({"stride": 16}, "does not take stride 16 \\(Flair reads each text whole"),
         ({"dtype": "bf16"}, "does not take dtype 'bfloat16'"),
         ({"max_batch_tokens": 512}, "does not take max_batch_tokens"),

@@ -77,7 +77,23 @@ def test_incremental_processes_only_new_ids(spark, tmp_path):
     lines = SAMPLE.read_text().splitlines()
     half.write_text("\n".join(lines[::2]) + "\n")
     out = tmp_path / "out"
-    assert main(["--input", str(half), "--input-format", "json", "--id-col", "doc_id", "--output", str(out), "--mode", "incremental"]) == 0
+    assert (
+        main(
+            [
+                "--input",
+                str(half),
+                "--input-format",
+                "json",
+                "--id-col",
+                "doc_id",
+                "--output",
+                str(out),
+                "--mode",
+                "incremental",
+            ]
+        )
+        == 0
+    )
     files_before = set(out.glob("*.parquet"))
     assert job("--output", str(out), "--mode", "incremental") == 0
     summary = json.loads((out / "_sparkner_summary.json").read_text())
@@ -85,7 +101,9 @@ def test_incremental_processes_only_new_ids(spark, tmp_path):
     assert [r["doc_id"] for r in rows(spark, out)] == sample_ids()
     new_files = set(out.glob("*.parquet")) - files_before
     per_file = [spark.read.parquet(str(file)).count() for file in new_files]
-    assert len(per_file) == spark.sparkContext.defaultParallelism and min(per_file) > 0, "the new rows are spread over every core"
+    assert len(per_file) == spark.sparkContext.defaultParallelism and min(per_file) > 0, (
+        "the new rows are spread over every core"
+    )
 
 
 def test_incremental_run_with_nothing_new_loads_nothing_and_writes_nothing(spark, tmp_path):
@@ -117,11 +135,15 @@ def test_word_boundaries_flag_gives_the_api_answers_back(spark, tmp_path):
     from sparkner import TokenClassifier
 
     out = tmp_path / "out"
-    assert job("--output", str(out), "--explode", "--aggregation-strategy", "simple", "--word-boundaries", "pipeline") == 0
+    assert (
+        job("--output", str(out), "--explode", "--aggregation-strategy", "simple", "--word-boundaries", "pipeline") == 0
+    )
     got = spark.read.parquet(str(out)).where("doc_id = 'doc-001'").orderBy("start").collect()
     text = next(json.loads(line)["text"] for line in SAMPLE.open() if json.loads(line)["doc_id"] == "doc-001")
     expected = TokenClassifier(demo_model_path(), aggregation_strategy="simple", word_boundaries="pipeline")([text])[0]
-    assert_same_entities([{k: row[k] for k in ("entity_group", "score", "word", "start", "end")} for row in got], expected, "doc-001")
+    assert_same_entities(
+        [{k: row[k] for k in ("entity_group", "score", "word", "start", "end")} for row in got], expected, "doc-001"
+    )
     assert "olaf scholz" in {row["word"] for row in got}, "the uncased tokenizer's decoded word, as the API gives it"
 
 
@@ -135,7 +157,16 @@ def test_partitioned_output(spark, tmp_path):
 def test_catalog_tables_in_and_out(spark):
     spark.read.json(str(SAMPLE)).write.mode("overwrite").saveAsTable("sample_docs")
     spark.sql("DROP TABLE IF EXISTS sample_entities")
-    args = ["--input-table", "sample_docs", "--id-col", "doc_id", "--output-table", "sample_entities", "--mode", "incremental"]
+    args = [
+        "--input-table",
+        "sample_docs",
+        "--id-col",
+        "doc_id",
+        "--output-table",
+        "sample_entities",
+        "--mode",
+        "incremental",
+    ]
     assert main(args) == 0
     assert main(args) == 0, "a second incremental run finds nothing new"
     table = spark.table("sample_entities")
@@ -145,7 +176,10 @@ def test_catalog_tables_in_and_out(spark):
 def test_config_file_with_flags_winning(spark, tmp_path):
     out = tmp_path / "out"
     config = tmp_path / "job.yaml"
-    config.write_text(f"input: {SAMPLE}\ninput-format: json\nid_col: doc_id\noutput: {out}\naggregation_strategy: none\nignore_labels: O,MISC\n")
+    config.write_text(
+        f"input: {SAMPLE}\ninput-format: json\nid_col: doc_id\noutput: {out}\naggregation_strategy: "
+        "none\nignore_labels: O,MISC\n"
+    )
     assert main(["--config", str(config), "--aggregation-strategy", "max"]) == 0
     entities = [e for r in rows(spark, out) for e in (r["entities"] or [])]
     assert entities and "entity_group" in entities[0], "the flag (max) beat the file (none)"
@@ -168,14 +202,35 @@ def test_text_and_csv_inputs(spark, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--input", "/no/such/path", "--input-format", "json", "--output", "X"], "cannot read input '/no/such/path' as json"),
-        (["--input", str(SAMPLE), "--input-format", "json", "--text-col", "body", "--output", "X"], "input has no text column 'body'; its columns are doc_id, text"),
-        (["--input", str(SAMPLE), "--input-format", "json", "--output", "X", "--mode", "incremental"], "--mode incremental needs --id-col"),
-        (["--input", str(SAMPLE), "--input-format", "json", "--output", "X", "--aggregation-strategy", "firts"], "aggregation_strategy 'firts' is not one of none, simple, first, average, max"),
-        (["--input", str(SAMPLE), "--output", "X", "--input-format", "json", "--model", "/no/model"], "Could not load model '/no/model'"),
+        (
+            ["--input", "/no/such/path", "--input-format", "json", "--output", "X"],
+            "cannot read input '/no/such/path' as json",
+        ),
+        (
+            ["--input", str(SAMPLE), "--input-format", "json", "--text-col", "body", "--output", "X"],
+            "input has no text column 'body'; its columns are doc_id, text",
+        ),
+        (
+            ["--input", str(SAMPLE), "--input-format", "json", "--output", "X", "--mode", "incremental"],
+            "--mode incremental needs --id-col",
+        ),
+        (
+            ["--input", str(SAMPLE), "--input-format", "json", "--output", "X", "--aggregation-strategy", "firts"],
+            "aggregation_strategy 'firts' is not one of none, simple, first, average, max",
+        ),
+        (
+            ["--input", str(SAMPLE), "--output", "X", "--input-format", "json", "--model", "/no/model"],
+            "Could not load model '/no/model'",
+        ),
         (["--input", str(SAMPLE), "--output", "X"], "cannot read input"),  # JSON lines read as parquet
-        (["--input", str(SAMPLE), "--output", "X", "--chunk-rows", "-1"], "--chunk-rows must be a positive number (or 0 for one commit), got -1"),
-        (["--input", str(SAMPLE), "--output", "X", "--progress-interval", "0"], "--progress-interval must be a positive number of seconds, got 0"),
+        (
+            ["--input", str(SAMPLE), "--output", "X", "--chunk-rows", "-1"],
+            "--chunk-rows must be a positive number (or 0 for one commit), got -1",
+        ),
+        (
+            ["--input", str(SAMPLE), "--output", "X", "--progress-interval", "0"],
+            "--progress-interval must be a positive number of seconds, got 0",
+        ),
         (["--output", "X"], "give exactly one of --input PATH or --input-table NAME"),
     ],
 )
@@ -195,15 +250,43 @@ def test_unknown_format_is_refused(capsys):
 def test_duplicate_ids_refused_in_incremental_mode(tmp_path, capsys):
     doubled = tmp_path / "doubled.jsonl"
     doubled.write_text(SAMPLE.read_text() + SAMPLE.read_text().splitlines()[0] + "\n")
-    args = ["--input", str(doubled), "--input-format", "json", "--id-col", "doc_id", "--output", str(tmp_path / "o"), "--mode", "incremental"]
+    args = [
+        "--input",
+        str(doubled),
+        "--input-format",
+        "json",
+        "--id-col",
+        "doc_id",
+        "--output",
+        str(tmp_path / "o"),
+        "--mode",
+        "incremental",
+    ]
     assert main(args) == 2
     assert "id column 'doc_id' has duplicates (e.g. 'doc-001')" in capsys.readouterr().err
 
 
 def incremental_job_command(source: Path, out: Path) -> list[str]:
     """The job as its own process, committing every ~30 documents."""
-    return [sys.executable, "-m", "sparkner.jobs", "--master", "local[1]", "--input", str(source), "--input-format", "json",
-            "--id-col", "doc_id", "--output", str(out), "--mode", "incremental", "--chunk-rows", "30"]
+    return [
+        sys.executable,
+        "-m",
+        "sparkner.jobs",
+        "--master",
+        "local[1]",
+        "--input",
+        str(source),
+        "--input-format",
+        "json",
+        "--id-col",
+        "doc_id",
+        "--output",
+        str(out),
+        "--mode",
+        "incremental",
+        "--chunk-rows",
+        "30",
+    ]
 
 
 def test_killed_run_then_rerun_gives_every_id_exactly_once(spark, tmp_path):
@@ -212,7 +295,9 @@ def test_killed_run_then_rerun_gives_every_id_exactly_once(spark, tmp_path):
     out = tmp_path / "out"
     command = incremental_job_command(many, out)
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None:
         if len(list(out.glob("*.parquet"))) >= 2:
@@ -242,15 +327,40 @@ def test_demo_model_is_bundled():
 def test_gold_column_puts_span_metrics_in_the_summary(spark, tmp_path):
     source = tmp_path / "gold.jsonl"
     text = "German Chancellor Olaf Scholz arrived in Paris on Monday."
-    gold = [{"start": 18, "end": 29, "label": "PER"}, {"start": 41, "end": 46, "label": "LOC"}, {"start": 0, "end": 6, "label": "MISC"}]
-    source.write_text(json.dumps({"doc_id": "a", "text": text, "gold": gold}) + "\n" + json.dumps({"doc_id": "b", "text": None, "gold": None}) + "\n")
+    gold = [
+        {"start": 18, "end": 29, "label": "PER"},
+        {"start": 41, "end": 46, "label": "LOC"},
+        {"start": 0, "end": 6, "label": "MISC"},
+    ]
+    source.write_text(
+        json.dumps({"doc_id": "a", "text": text, "gold": gold})
+        + "\n"
+        + json.dumps({"doc_id": "b", "text": None, "gold": None})
+        + "\n"
+    )
     out = tmp_path / "out"
-    code = main(["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--gold-col", "gold", "--output", str(out)])
+    code = main(
+        [
+            "--input",
+            str(source),
+            "--input-format",
+            "json",
+            "--id-col",
+            "doc_id",
+            "--gold-col",
+            "gold",
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 0
     quality = {row["label"]: row for row in json.loads((out / "_sparkner_summary.json").read_text())["quality"]}
     assert quality["PER"]["true_positives"] == 1 and quality["LOC"]["true_positives"] == 1
     assert quality["micro avg"]["support"] == 3
-    assert main(["--input", str(source), "--input-format", "json", "--gold-col", "nope", "--output", str(tmp_path / "o2")]) == 2
+    assert (
+        main(["--input", str(source), "--input-format", "json", "--gold-col", "nope", "--output", str(tmp_path / "o2")])
+        == 2
+    )
 
 
 def test_summary_separates_start_up_and_loading_and_keeps_every_run(spark, tmp_path):
@@ -258,9 +368,14 @@ def test_summary_separates_start_up_and_loading_and_keeps_every_run(spark, tmp_p
     assert job("--output", str(out), "--mode", "overwrite") == 0
     runs = sorted(out.glob("_sparkner_summary-*.json"))
     latest = json.loads((out / "_sparkner_summary.json").read_text())
-    assert len(runs) >= 1 and json.loads(runs[-1].read_text()) == latest, "one file per run, named by its start, plus the latest"
+    assert len(runs) >= 1 and json.loads(runs[-1].read_text()) == latest, (
+        "one file per run, named by its start, plus the latest"
+    )
     assert latest["model_load_seconds"] > 0 and latest["processing_seconds"] > 0
-    assert latest["wall_seconds"] >= latest["startup_seconds"] + latest["model_load_seconds"] + latest["processing_seconds"] - 0.01
+    assert (
+        latest["wall_seconds"]
+        >= latest["startup_seconds"] + latest["model_load_seconds"] + latest["processing_seconds"] - 0.01
+    )
     assert latest["tokens_per_second"] == pytest.approx(latest["tokens"] / latest["processing_seconds"], rel=0.01)
 
 
@@ -278,7 +393,13 @@ def test_a_stopped_run_says_what_it_kept_in_one_line(spark, tmp_path, signum, st
     many, total = copies_of_the_sample(tmp_path, 8)
     out = tmp_path / "out"
     command = incremental_job_command(many, out)
-    process = subprocess.Popen(command, env={**os.environ, "PYSPARK_PYTHON": sys.executable}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None and len(list(out.glob("*.parquet"))) < 2:
         time.sleep(0.3)
@@ -288,10 +409,15 @@ def test_a_stopped_run_says_what_it_kept_in_one_line(spark, tmp_path, signum, st
     assert process.returncode == status, stderr[-3000:]
     assert "Traceback" not in stderr and "Py4J" not in stderr, stderr[-3000:]
     [line] = [line for line in stderr.splitlines() if line.startswith("sparkner-job: stopped")]
-    assert f"stopped by {signal.Signals(signum).name}" in line and "were committed and kept; rerun the same command" in line
+    assert (
+        f"stopped by {signal.Signals(signum).name}" in line
+        and "were committed and kept; rerun the same command" in line
+    )
     kept = spark.read.parquet(str(out)).count()
     assert 0 < kept < total
-    rerun = subprocess.run(command, env={**os.environ, "PYSPARK_PYTHON": sys.executable}, capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(
+        command, env={**os.environ, "PYSPARK_PYTHON": sys.executable}, capture_output=True, text=True, timeout=600
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     result = spark.read.parquet(str(out))
     assert result.count() == result.select("doc_id").distinct().count() == total
@@ -303,7 +429,9 @@ def test_progress_lines_show_rows_done_out_of_the_total_rates_and_eta(tmp_path):
     command = [*incremental_job_command(many, tmp_path / "out"), "--progress-interval", "0.3"]
     run = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    lines = [line.split("progress: ", 1)[1] for line in run.stderr.splitlines() if "sparkner.job INFO progress: " in line]
+    lines = [
+        line.split("progress: ", 1)[1] for line in run.stderr.splitlines() if "sparkner.job INFO progress: " in line
+    ]
     done = [int(line.split("/")[0].replace(",", "")) for line in lines]
     assert all(f"/{total} rows (" in line for line in lines)
     assert done == sorted(done) and len(set(done)) > 2 and done[-1] == total, lines

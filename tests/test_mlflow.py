@@ -49,7 +49,10 @@ def log_transformers_model(folder: Path, registered_name: str) -> str:
     """MLflow's own transformers flavor, as teams log models today; returns the new version."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    components = {"model": AutoModelForTokenClassification.from_pretrained(folder), "tokenizer": AutoTokenizer.from_pretrained(folder)}
+    components = {
+        "model": AutoModelForTokenClassification.from_pretrained(folder),
+        "tokenizer": AutoTokenizer.from_pretrained(folder),
+    }
     with mlflow.start_run():
         info = mlflow.transformers.log_model(
             components, name="ner", task="token-classification", registered_model_name=registered_name,
@@ -65,15 +68,22 @@ def registered(server, real_model, tmp_path_factory):
     client = mlflow.MlflowClient()
     client.set_registered_model_alias("ner-hf", "champion", log_transformers_model(real_model, "ner-hf"))
     with mlflow.start_run():
-        info = sparkner.mlflow.log_model(str(real_model), "ner", registered_model_name="ner-sparkner", aggregation_strategy="first")
+        info = sparkner.mlflow.log_model(
+            str(real_model), "ner", registered_model_name="ner-sparkner", aggregation_strategy="first"
+        )
     client.set_registered_model_alias("ner-sparkner", "champion", str(info.registered_model_version))
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(real_model), "hf")
         notes = tmp_path_factory.mktemp("notes") / "notes.txt"
         notes.write_text("no model here")
         mlflow.log_artifact(str(notes), "notes")
-    return {"hf": "models:/ner-hf@champion", "pyfunc": "models:/ner-sparkner@champion", "run": f"runs:/{run.info.run_id}/hf",
-            "no_model_run": f"runs:/{run.info.run_id}/notes", "pyfunc_info": info}  # fmt: skip
+    return {
+        "hf": "models:/ner-hf@champion",
+        "pyfunc": "models:/ner-sparkner@champion",
+        "run": f"runs:/{run.info.run_id}/hf",
+        "no_model_run": f"runs:/{run.info.run_id}/notes",
+        "pyfunc_info": info,
+    }
 
 
 def downloads(cache: Path) -> list[str]:
@@ -83,7 +93,9 @@ def downloads(cache: Path) -> list[str]:
 
 def entities_in_spark(spark, udf) -> list:
     frame = spark.createDataFrame(DOCS).repartition(4)
-    return [row["entities"] for row in frame.select("doc_id", udf("text").alias("entities")).orderBy("doc_id").collect()]
+    return [
+        row["entities"] for row in frame.select("doc_id", udf("text").alias("entities")).orderBy("doc_id").collect()
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +103,9 @@ def local_entities(spark, real_model):
     return entities_in_spark(spark, ner_udf(str(real_model)))
 
 
-def test_alias_in_spark_and_sql_equals_local_path_downloaded_once_per_machine(spark, registered, local_entities, tmp_path):
+def test_alias_in_spark_and_sql_equals_local_path_downloaded_once_per_machine(
+    spark, registered, local_entities, tmp_path
+):
     cache = tmp_path / "cache"
     assert entities_in_spark(spark, ner_udf(registered["hf"], model_cache_dir=str(cache))) == local_entities
     sparkner.register(spark, "ner_registered", registered["pyfunc"], model_cache_dir=str(cache))
@@ -115,13 +129,17 @@ def test_a_logged_model_id_uri(registered, real_model, tmp_path):
     assert classifier(TEXTS) == TokenClassifier(str(real_model))(TEXTS)
 
 
-def test_moving_the_alias_after_the_driver_resolved_it_keeps_the_version(spark, registered, local_entities, tiny_models, tmp_path):
+def test_moving_the_alias_after_the_driver_resolved_it_keeps_the_version(
+    spark, registered, local_entities, tiny_models, tmp_path
+):
     client = mlflow.MlflowClient()
     udf = ner_udf(registered["hf"], model_cache_dir=str(tmp_path))  # pinned to version 1 here, on the driver
     version_2 = log_transformers_model(tiny_models["bert-cased"], "ner-hf")
     client.set_registered_model_alias("ner-hf", "champion", version_2)
     try:
-        assert entities_in_spark(spark, udf) == local_entities, "executors ran what the alias pointed at when the udf was made"
+        assert entities_in_spark(spark, udf) == local_entities, (
+            "executors ran what the alias pointed at when the udf was made"
+        )
         moved = TokenClassifier(registered["hf"], model_cache_dir=str(tmp_path))
         assert moved.settings.model == f"models:/ner-hf/{version_2}"
         assert moved(TEXTS[:5]) == TokenClassifier(str(tiny_models["bert-cased"]))(TEXTS[:5])
@@ -144,7 +162,9 @@ def test_pyfunc_predict_returns_entities_with_spans(registered, real_model):
 def test_pyfunc_spark_udf_equals_ner_udf(spark, registered, real_model):
     frame = spark.createDataFrame(DOCS).repartition(4)
     ours = ner_udf(str(real_model), aggregation_strategy="first", on_error="null")
-    theirs = mlflow.pyfunc.spark_udf(spark, registered["pyfunc"], result_type=sparkner.mlflow.result_type("first"), env_manager="local")
+    theirs = mlflow.pyfunc.spark_udf(
+        spark, registered["pyfunc"], result_type=sparkner.mlflow.result_type("first"), env_manager="local"
+    )
     expected = frame.select("doc_id", ours("text").alias("ner")).orderBy("doc_id")
     got = frame.select("doc_id", theirs("text").alias("ner")).orderBy("doc_id")
     assert got.schema == expected.schema
@@ -172,7 +192,9 @@ def test_job_runs_the_alias_and_records_the_version(spark, registered, local_ent
     assert len(rows) == len(local_entities)
     for row, expected in zip(rows, local_entities):  # the job batches rows its own way: scores equal to float noise
         assert (row["entities"] is None) == (expected is None)
-        assert_same_entities([e.asDict() for e in row["entities"] or []], [e.asDict() for e in expected or []], row["doc_id"])
+        assert_same_entities(
+            [e.asDict() for e in row["entities"] or []], [e.asDict() for e in expected or []], row["doc_id"]
+        )
     summary = json.loads((out / "_sparkner_summary.json").read_text())
     assert summary["model"] == "models:/ner-hf/1" and summary["model_requested"] == "models:/ner-hf@champion"
 
@@ -188,7 +210,9 @@ def test_workers_starting_together_download_once(registered, server, tmp_path):
         folders = pool.map(_copy_in_a_new_process, [("models:/ner-hf/1", server.url, str(tmp_path))] * 4)
     assert len(set(folders)) == 1 and (Path(folders[0]) / "config.json").is_file()
     assert downloads(tmp_path) == ["models:/ner-hf/1"]
-    assert not [p for p in cache_root(str(tmp_path)).iterdir() if p.name.startswith(".")], "no staging folder left behind"
+    assert not [p for p in cache_root(str(tmp_path)).iterdir() if p.name.startswith(".")], (
+        "no staging folder left behind"
+    )
 
 
 @pytest.mark.parametrize(
@@ -215,6 +239,8 @@ def test_no_tracking_server_fails_in_seconds(tmp_path):
     from cluster import free_port
 
     started = time.monotonic()
-    with pytest.raises(ConnectionError, match=r"tracking server http://127.0.0.1:\d+ cannot be reached.*MLFLOW_TRACKING_URI"):
+    with pytest.raises(
+        ConnectionError, match=r"tracking server http://127.0.0.1:\d+ cannot be reached.*MLFLOW_TRACKING_URI"
+    ):
         ner_udf("models:/ner@champion", tracking_uri=f"http://127.0.0.1:{free_port()}", model_cache_dir=str(tmp_path))
     assert time.monotonic() - started < 10

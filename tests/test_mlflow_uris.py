@@ -54,8 +54,12 @@ def no_mlflow_env(monkeypatch):
 def test_unity_catalog_is_the_registry_for_databricks_tracking(no_mlflow_env):
     assert registry_uri_for(parse("models:/main.ml.ner@champion"), "databricks", None) == "databricks-uc"
     assert registry_uri_for(parse("models:/main.ml.ner/3"), "databricks://prod", None) == "databricks-uc://prod"
-    assert registry_uri_for(parse("models:/ner@champion"), "databricks", "databricks") == "databricks", "the workspace registry"
-    assert registry_uri_for(parse("models:/ner@champion"), "http://127.0.0.1:5000", None) is None, "the tracking server's own"
+    assert registry_uri_for(parse("models:/ner@champion"), "databricks", "databricks") == "databricks", (
+        "the workspace registry"
+    )
+    assert registry_uri_for(parse("models:/ner@champion"), "http://127.0.0.1:5000", None) is None, (
+        "the tracking server's own"
+    )
     assert registry_uri_for(parse("runs:/0a1b/ner"), "databricks", None) is None, "runs live in the tracking server"
 
 
@@ -64,7 +68,9 @@ def test_registry_and_tracking_uris_come_from_the_environment(no_mlflow_env, mon
     assert registry_uri_for(parse("models:/main.ml.ner@champion"), None, None) == "databricks-uc"
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", "databricks-uc")
     assert registry_uri_for(parse("models:/main.ml.ner@champion"), "http://elsewhere", None) == "databricks-uc"
-    assert registry_uri_for(parse("models:/main.ml.ner@champion"), None, "http://mine") == "http://mine", "the option wins"
+    assert registry_uri_for(parse("models:/main.ml.ner@champion"), None, "http://mine") == "http://mine", (
+        "the option wins"
+    )
 
 
 def test_unity_catalog_refuses_two_level_names_and_stages(no_mlflow_env):
@@ -102,5 +108,7 @@ def test_without_mlflow_the_message_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)
     from sparkner import TokenClassifier
 
-    with pytest.raises(ImportError, match=r"MLflow model URI; reading it needs MLflow: pip install 'sparkner\[mlflow\]'"):
+    with pytest.raises(
+        ImportError, match=r"MLflow model URI; reading it needs MLflow: pip install 'sparkner\[mlflow\]'"
+    ):
         TokenClassifier("models:/ner@champion")

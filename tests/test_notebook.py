@@ -23,7 +23,9 @@ def test_notebook_runs_and_counts_entities():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     env = {"PYSPARK_PYTHON": sys.executable, "HF_HUB_OFFLINE": "1"}  # the kernel draws inline
     os.environ.update(env)
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    )
     client.execute()
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

@@ -1,5 +1,6 @@
-"""ONNX Runtime (`runtime="onnx"`, float32 or int8; the old `dtype="onnx-int8"` spelling): the exported graph is the model, and
-quantized it stays close to float32, for every tokenizer family, in process and through Spark."""
+"""ONNX Runtime (`runtime="onnx"`, float32 or int8; the old `dtype="onnx-int8"` spelling): the exported
+graph is the model, and quantized it stays close to float32, for every tokenizer family, in process and
+through Spark."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from tiny_models import FAMILIES
 
 import sparkner
 from sparkner import TokenClassifier
-from sparkner.engine import onnx_session as onnx_runtime
-from sparkner.engine.windows import model_input_names
 from sparkner.options import runtimes
+from sparkner.sources import onnx_export as onnx_runtime
+from sparkner.sources.loading import model_input_names
 from sparkner.worker_cache import WORKER_CACHE
 
 
@@ -69,7 +70,9 @@ def test_onnx_float32_gives_the_torch_entities(tiny_models, family):
     exact = TokenClassifier(tiny_models[family], **options)(ALL_TEXTS)
     onnx = TokenClassifier(tiny_models[family], runtime="onnx", **options)(ALL_TEXTS)
     for ours, theirs in zip(onnx, exact):
-        assert [(e["entity"], e["start"], e["end"]) for e in ours] == [(e["entity"], e["start"], e["end"]) for e in theirs]
+        assert [(e["entity"], e["start"], e["end"]) for e in ours] == [
+            (e["entity"], e["start"], e["end"]) for e in theirs
+        ]
         assert all(abs(a["score"] - b["score"]) <= 1e-4 for a, b in zip(ours, theirs))
 
 
@@ -100,5 +103,7 @@ def test_a_model_that_does_not_export_names_the_way_out(monkeypatch, tiny_models
     monkeypatch.setattr(torch.onnx, "export", refuse)
     WORKER_CACHE.clear()  # load afresh, not the session an earlier test made
     classifier = TokenClassifier(tiny_models["bert-uncased"], runtime="onnx", dtype="int8")
-    with pytest.raises(RuntimeError, match="runtime 'onnx' could not export BertForTokenClassification to ONNX .*use runtime='torch'"):
+    with pytest.raises(
+        RuntimeError, match="runtime 'onnx' could not export BertForTokenClassification to ONNX .*use runtime='torch'"
+    ):
         classifier(["Paris"])

@@ -132,7 +132,9 @@ def test_sources_resolve_paths_and_uris(tiny_models, monkeypatch, tmp_path):
 def test_an_offline_hub_id_fails_at_once_saying_how_to_use_a_local_copy(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     started = time.perf_counter()
-    with pytest.raises(ModelLoadError, match="not in the local Hugging Face cache and HF_HUB_OFFLINE is set.*local copy"):
+    with pytest.raises(
+        ModelLoadError, match="not in the local Hugging Face cache and HF_HUB_OFFLINE is set.*local copy"
+    ):
         TokenClassifier("some-org/not-downloaded-ner")
     assert time.perf_counter() - started < 5
 
@@ -142,7 +144,9 @@ def test_an_unreachable_hub_fails_at_once(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
     sources._hub_reachable.cache_clear()
     try:
-        with pytest.raises(ModelLoadError, match="the Hub \\(http://127.0.0.1:9\\) cannot be reached from this machine"):
+        with pytest.raises(
+            ModelLoadError, match="the Hub \\(http://127.0.0.1:9\\) cannot be reached from this machine"
+        ):
             TokenClassifier("some-org/not-downloaded-ner")
     finally:
         sources._hub_reachable.cache_clear()
@@ -159,7 +163,10 @@ def test_a_model_folder_without_tokenizer_files_is_refused(tiny_models, tmp_path
 
 
 def test_half_precision_on_a_cpu_is_warned_about(tiny_models, caplog):
-    with caplog.at_level(logging.WARNING, logger="sparkner"), pytest.warns(UserWarning, match="dtype bfloat16 on a CPU is about 4x slower"):
+    with (
+        caplog.at_level(logging.WARNING, logger="sparkner"),
+        pytest.warns(UserWarning, match="dtype bfloat16 on a CPU is about 4x slower"),
+    ):
         TokenClassifier(tiny_models["bert-cased"], dtype="bfloat16", device="cpu").load()
     assert any("dtype bfloat16 on a CPU is about 4x slower than float32" in r.getMessage() for r in caplog.records)
 

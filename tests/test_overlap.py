@@ -8,8 +8,8 @@ import threading
 import time
 
 import pytest
+from fakes import RunsOutOfMemory
 from parity import assert_same_entities
-from test_failures import RunsOutOfMemory
 from texts import ALL_TEXTS
 
 import sparkner.engine.classifier
@@ -55,7 +55,9 @@ def test_same_results_in_the_same_order_with_tokenizing_in_the_background(tiny_m
         classifier.engine.prepare, classifier.engine.finish = logged_prepare, logged_finish
         assert classifier(TEXTS) == expected, family
         assert len(prepared_at) == len(finished_at) > 3 and all(name.startswith("sparkner-prepare") for name in threads)
-        assert all(prepared_at[k + 1] < finished_at[k] for k in range(len(finished_at) - 1)), "group k+1 tokenized during group k"
+        assert all(prepared_at[k + 1] < finished_at[k] for k in range(len(finished_at) - 1)), (
+            "group k+1 tokenized during group k"
+        )
 
 
 def tokenizing_fails_on_boom(classifier: TokenClassifier, monkeypatch) -> TokenClassifier:

@@ -14,7 +14,10 @@ from sparkner.sources.settings import build_settings
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"aggregation_strategy": "firts"}, "aggregation_strategy 'firts' is not one of none, simple, first, average, max"),
+        (
+            {"aggregation_strategy": "firts"},
+            "aggregation_strategy 'firts' is not one of none, simple, first, average, max",
+        ),
         ({"aggregation_strategy": 3}, "aggregation_strategy 3 is not one of"),
         ({"stride": -1}, "stride must be a non-negative whole number of tokens, got -1"),
         ({"stride": 2.5}, "stride must be a non-negative whole number"),
@@ -22,13 +25,25 @@ from sparkner.sources.settings import build_settings
         ({"ignore_labels": "O"}, "got the string 'O'; write \\['O'\\]"),
         ({"ignore_labels": ["O", 1]}, "ignore_labels must hold label strings only; \\[1\\]"),
         ({"ignore_labels": 5}, "ignore_labels must be a list of label strings"),
-        ({"dtype": "int4"}, "dtype 'int4' is not one of bf16, bfloat16, float, float16, float32, fp16, fp32, half, int8, qint8"),
+        (
+            {"dtype": "int4"},
+            "dtype 'int4' is not one of bf16, bfloat16, float, float16, float32, fp16, fp32, half, int8, qint8",
+        ),
         ({"dtype": "int8", "device": "cuda"}, r"dtype 'int8' \(transformers on torch int8\) runs on the CPU only"),
-        ({"dtype": "onnx-int8", "device": "cuda:1"}, r"dtype 'int8' \(ONNX Runtime int8\) runs on the CPU only; use device='cpu'"),
+        (
+            {"dtype": "onnx-int8", "device": "cuda:1"},
+            r"dtype 'int8' \(ONNX Runtime int8\) runs on the CPU only; use device='cpu'",
+        ),
         ({"runtime": "onnx", "device": "cuda"}, r"runtime 'onnx' \(ONNX Runtime float32\) runs on the CPU only"),
-        ({"runtime": "onnx", "dtype": "bf16"}, "runtime 'onnx' does not run dtype 'bfloat16'; it runs None, float32, int8"),
+        (
+            {"runtime": "onnx", "dtype": "bf16"},
+            "runtime 'onnx' does not run dtype 'bfloat16'; it runs None, float32, int8",
+        ),
         ({"runtime": "tensorrt"}, "runtime 'tensorrt' is not one of torch, onnx"),
-        ({"aggregation_stratgy": "first"}, "unknown option 'aggregation_stratgy'; did you mean aggregation_strategy\\?"),
+        (
+            {"aggregation_stratgy": "first"},
+            "unknown option 'aggregation_stratgy'; did you mean aggregation_strategy\\?",
+        ),
         ({"word_boundaries": "words"}, "word_boundaries 'words' is not one of text, pipeline"),
         ({"backend": "onnx"}, "backend 'onnx' is not one of auto, transformers, flair"),
         ({"on_error": "ignore"}, "on_error 'ignore' is not one of fail, null"),
@@ -66,7 +81,10 @@ def test_token_is_never_in_the_repr():
 
 
 def test_stride_too_large_for_the_window(tiny_models):
-    with pytest.raises(ValueError, match="stride 30 is too large .* windows hold 32 tokens, 2 of them special, so stride must be at most 29"):
+    with pytest.raises(
+        ValueError,
+        match="stride 30 is too large .* windows hold 32 tokens, 2 of them special, so stride must be at most 29",
+    ):
         TokenClassifier(tiny_models["bert-cased"], stride=30)
 
 
@@ -88,7 +106,9 @@ def test_missing_model_names_it_and_the_fix(tmp_path):
 def test_model_without_token_classification_head(tmp_path, tiny_models):
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    config = BertConfig(vocab_size=300, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    config = BertConfig(
+        vocab_size=300, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16
+    )
     BertModel(config).save_pretrained(tmp_path)
     AutoTokenizer.from_pretrained(tiny_models["bert-cased"]).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="has no token-classification head \\(its architectures are BertModel\\)"):
@@ -110,8 +130,14 @@ def test_slow_tokenizers_are_refused(monkeypatch, tiny_models):
 
 
 def test_entity_schema_per_strategy():
-    assert sparkner.entity_schema("simple").simpleString() == "array<struct<entity_group:string,score:float,word:string,start:int,end:int>>"
-    assert sparkner.entity_schema("none").simpleString() == "array<struct<entity:string,score:float,index:int,word:string,start:int,end:int>>"
+    assert (
+        sparkner.entity_schema("simple").simpleString()
+        == "array<struct<entity_group:string,score:float,word:string,start:int,end:int>>"
+    )
+    assert (
+        sparkner.entity_schema("none").simpleString()
+        == "array<struct<entity:string,score:float,index:int,word:string,start:int,end:int>>"
+    )
     for strategy in ("first", "average", "max"):
         assert sparkner.entity_schema(strategy) == sparkner.entity_schema("simple")
     with pytest.raises(ValueError, match="not one of"):
@@ -132,7 +158,9 @@ def test_flair_backend_without_flair_says_how_to_install_it(monkeypatch, tmp_pat
     monkeypatch.setitem(sys.modules, "flair", None)  # as where flair is not installed
     tagger = tmp_path / "tagger.pt"
     tagger.write_bytes(b"")
-    with pytest.raises(ImportError, match="backend='flair' needs the flair package .*pip install 'sparkner\\[flair\\]'"):
+    with pytest.raises(
+        ImportError, match="backend='flair' needs the flair package .*pip install 'sparkner\\[flair\\]'"
+    ):
         TokenClassifier(str(tagger))
 
 
@@ -156,7 +184,9 @@ def test_token_classifier_runs_without_pyspark(tiny_models):
         "print(len(sparkner.TokenClassifier(sys.argv[1])(['Angela Merkel met Emmanuel Macron in Berlin.'])))\n"
         "try:\n    sparkner.ner_udf\nexcept ImportError as error:\n    print('no pyspark:', error)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, str(tiny_models["bert-cased"])], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tiny_models["bert-cased"])], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "1"
     assert "no pyspark" in done.stdout and "pyspark" in done.stdout.splitlines()[1]

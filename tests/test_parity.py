@@ -7,13 +7,12 @@ with scores within 1e-4.
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 from pathlib import Path
 
 import pytest
-from parity import PIPELINE_WORDS, assert_same_results
+from parity import PIPELINE_WORDS, assert_same_results, pipeline_results, reference_pipeline
 from texts import ALL_TEXTS, LONG_TEXTS, SHORT_TEXTS
 from tiny_models import FAMILIES, build_tiny_model
 
@@ -21,20 +20,6 @@ from sparkner import TokenClassifier
 
 STRATEGIES = ["none", "simple", "first", "average", "max"]
 IGNORE_CHOICES = [None, [], ["O", "PER", "B-LOC"]]
-
-
-@functools.cache
-def reference_pipeline(path: str):
-    from transformers import pipeline
-
-    return pipeline("token-classification", model=path, device="cpu")
-
-
-def pipeline_results(path: Path, texts: list[str], **parameters) -> list:
-    """The pipeline's entities, less those covering no character (`start == end`: lone
-    whitespace tokens of byte-level BPE), which sparkner drops by design (README, Output)."""
-    results = [reference_pipeline(str(path))(text, **parameters) for text in texts]
-    return [[entity for entity in found if entity["start"] < entity["end"]] for found in results]
 
 
 def fitting(path: Path, texts: list[str]) -> list[str]:
@@ -65,8 +50,12 @@ def test_long_texts_with_stride_follow_the_pipeline(tiny_models, family, strateg
     # depends on that rounding (the batch shapes), in the pipeline as in sparkner.
     texts = [text for text in ALL_TEXTS if not text.startswith("Supercalifragilistic")]
     for ignore_labels in (None, []):
-        ours = TokenClassifier(path, aggregation_strategy=strategy, stride=stride, ignore_labels=ignore_labels, **PIPELINE_WORDS)(texts)
-        reference = pipeline_results(path, texts, aggregation_strategy=strategy, stride=stride, ignore_labels=ignore_labels)
+        ours = TokenClassifier(
+            path, aggregation_strategy=strategy, stride=stride, ignore_labels=ignore_labels, **PIPELINE_WORDS
+        )(texts)
+        reference = pipeline_results(
+            path, texts, aggregation_strategy=strategy, stride=stride, ignore_labels=ignore_labels
+        )
         assert_same_results(ours, reference, f"{family}/{strategy}/stride={stride}/{ignore_labels}")
 
 
@@ -83,7 +72,9 @@ def test_largest_stride_advances_one_token(tiny_models):
 def context_free_models(tmp_path_factory):
     """A BERT whose predictions ignore context: same weights, 24-token vs 4096-token windows."""
     root = tmp_path_factory.mktemp("context-free")
-    small = build_tiny_model(root / "small", "bert-cased", model_max_length=24, max_positions=4096, layers=0, context_free=True)
+    small = build_tiny_model(
+        root / "small", "bert-cased", model_max_length=24, max_positions=4096, layers=0, context_free=True
+    )
     large = root / "large"
     shutil.copytree(small, large)  # the very same tokenizer and weights, only a larger window
     config = json.loads((large / "tokenizer_config.json").read_text())
@@ -101,10 +92,12 @@ def test_long_texts_without_stride_are_covered_whole(context_free_models, strate
     entities, and for `none` the same `index` (the position in the whole text).
     """
     small, large = context_free_models
-    ours = TokenClassifier(small, aggregation_strategy=strategy, ignore_labels=[], **PIPELINE_WORDS)(LONG_TEXTS + SHORT_TEXTS)
+    ours = TokenClassifier(small, aggregation_strategy=strategy, ignore_labels=[], **PIPELINE_WORDS)(
+        LONG_TEXTS + SHORT_TEXTS
+    )
     reference = pipeline_results(large, LONG_TEXTS + SHORT_TEXTS, aggregation_strategy=strategy, ignore_labels=[])
     assert_same_results(ours, reference, f"stitched/{strategy}")
-    assert max(entity["end"] for entity in ours[0]) == len(LONG_TEXTS[0].rstrip("."))+1
+    assert max(entity["end"] for entity in ours[0]) == len(LONG_TEXTS[0].rstrip(".")) + 1
 
 
 def test_stitched_tokens_keep_context_on_both_sides(tiny_models):
@@ -155,7 +148,10 @@ def test_classify_reports_tokens_and_windows(tiny_models):
     classifier = TokenClassifier(tiny_models["roberta"], stride=5)
     texts = [LONG_TEXTS[0], "", None, "Paris"]
     results = classifier.classify(texts)
-    own_tokens = [len(classifier.engine.tokenizer(t, add_special_tokens=False)["input_ids"]) if t is not None else 0 for t in texts]
+    own_tokens = [
+        len(classifier.engine.tokenizer(t, add_special_tokens=False)["input_ids"]) if t is not None else 0
+        for t in texts
+    ]
     assert [r.tokens for r in results] == own_tokens
     assert results[0].windows > 1 and [r.windows for r in results[1:]] == [1, 0, 1]
 

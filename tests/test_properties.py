@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from parity import PIPELINE_WORDS, assert_same_entities
-from test_parity import pipeline_results
+from parity import PIPELINE_WORDS, assert_same_entities, pipeline_results
+from texts import TEXT, WORDS
 
 from sparkner import TokenClassifier
 
-# Letters, digits, punctuation, spaces, control characters, marks, symbols (emoji), CJK, RTL...
-TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=120)
-WORDS = st.lists(st.sampled_from(["Angela", "Merkel", "Berlin", "São", "Paulo", "東京", "😀", "-", ",", "O'Neil", "\t", "  "]), max_size=30).map(" ".join)
 
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(text=st.one_of(TEXT, WORDS), strategy=st.sampled_from(["simple", "first", "average", "max"]), family=st.sampled_from(["bert-cased", "roberta"]))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    text=st.one_of(TEXT, WORDS),
+    strategy=st.sampled_from(["simple", "first", "average", "max"]),
+    family=st.sampled_from(["bert-cased", "roberta"]),
+)
 def test_random_text_matches_the_pipeline(tiny_models, text, strategy, family):
     """With a stride the pipeline covers the whole text too, so any length compares.
 
@@ -29,7 +31,9 @@ def test_random_text_matches_the_pipeline(tiny_models, text, strategy, family):
     assert all(0 <= e["start"] < e["end"] <= len(text) for e in ours)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(texts=st.lists(st.one_of(st.none(), TEXT, WORDS), max_size=12))
 def test_one_result_per_text_in_order(tiny_models, texts):
     """Batching, sorting by length and de-duplication never mix up or change results."""

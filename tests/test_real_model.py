@@ -6,12 +6,11 @@ import json
 from itertools import islice
 
 import pytest
-from conftest import SHARED
-from parity import PIPELINE_WORDS, assert_same_results
-from test_parity import pipeline_results
+from parity import PIPELINE_WORDS, assert_same_results, pipeline_results
+from paths import SHARED
 
 from sparkner import TokenClassifier
-from sparkner.metrics.conll import read_conll
+from sparkner.metrics.conll import read_conll_file
 
 CONLL_TEST = SHARED / "data" / "conll2003" / "test.txt"
 LONG_DOCS = SHARED / "data" / "long_docs" / "conll2003_en_test_docs.jsonl"
@@ -21,7 +20,7 @@ LONG_DOCS = SHARED / "data" / "long_docs" / "conll2003_en_test_docs.jsonl"
 def sentences():
     if not CONLL_TEST.exists():
         pytest.skip(f"CoNLL-2003 is not here ({CONLL_TEST}); it lives in the project's shared/ folder")
-    return [sentence.text for sentence in islice(read_conll(CONLL_TEST), 150)]
+    return [sentence.text for sentence in islice(read_conll_file(CONLL_TEST), 150)]
 
 
 @pytest.mark.parametrize("strategy", ["none", "simple", "first", "average", "max"])

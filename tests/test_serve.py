@@ -21,7 +21,9 @@ from sparkner.serve.app import Batcher, RequestError, ResultCache, parse_request
 
 TEXT = "My name is Sarah Jessica Parker but you can call me Jessica"
 TOKEN = "hf_***"  # the documentation's placeholder, used as this server's token
-API_URL = "https://api-inference.huggingface.co/models/dslim/bert-base-NER"  # replaced by the local address, and nothing else
+API_URL = (
+    "https://api-inference.huggingface.co/models/dslim/bert-base-NER"  # replaced by the local address, and nothing else
+)
 
 CURL = """curl https://api-inference.huggingface.co/models/dslim/bert-base-NER \\
 \t-X POST \\
@@ -80,8 +82,20 @@ class Server:
         token_file = tmp / "token"
         token_file.write_text(TOKEN + "\n")
         self.log = tmp / f"server-{self.port}.log"
-        command = [sys.executable, "-m", "sparkner.serve.app", "--model", sparkner.DEMO_MODEL, "--model-id", "sparkner-demo",
-                   "--port", str(self.port), "--token-file", str(token_file), *options]
+        command = [
+            sys.executable,
+            "-m",
+            "sparkner.serve",
+            "--model",
+            sparkner.DEMO_MODEL,
+            "--model-id",
+            "sparkner-demo",
+            "--port",
+            str(self.port),
+            "--api-token-file",
+            str(token_file),
+            *options,
+        ]
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         self.process = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT, env=env)
 
@@ -122,7 +136,9 @@ def server(tmp_path_factory):
 
 
 def api_answer(text: str) -> list[dict]:
-    return sparkner.TokenClassifier(sparkner.DEMO_MODEL, aggregation_strategy="simple", word_boundaries="pipeline")([text])[0]
+    return sparkner.TokenClassifier(sparkner.DEMO_MODEL, aggregation_strategy="simple", word_boundaries="pipeline")(
+        [text]
+    )[0]
 
 
 def assert_api_answer(got: list[dict]) -> None:
@@ -136,7 +152,12 @@ def assert_api_answer(got: list[dict]) -> None:
 def test_the_documented_curl_snippet(server):
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
-    out = subprocess.run(["bash", "-c", CURL.replace(API_URL, server.url + "/models/sparkner-demo")], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bash", "-c", CURL.replace(API_URL, server.url + "/models/sparkner-demo")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert_api_answer(json.loads(out.stdout))
 
 
@@ -160,18 +181,29 @@ def test_headers_tokens_cache_and_errors(server):
 
     url, auth = server.url + "/models/sparkner-demo", {"Authorization": f"Bearer {TOKEN}"}
     assert requests.post(url, json={"inputs": TEXT}).status_code == 401
-    assert requests.post(url, json={"inputs": TEXT}, headers={"Authorization": "Bearer wrong"}).json()["error"].startswith("Authorization header")
+    assert (
+        requests.post(url, json={"inputs": TEXT}, headers={"Authorization": "Bearer wrong"})
+        .json()["error"]
+        .startswith("Authorization header")
+    )
     body = {"inputs": "Angela Merkel visited Paris.", "parameters": {"aggregation_strategy": "first"}}
     first = requests.post(url, json=body, headers=auth)
     second = requests.post(url, json=body, headers=auth)
     bypass = requests.post(url, json=body, headers={**auth, "x-use-cache": "false"})
-    assert (first.headers["x-sparkner-cache"], second.headers["x-sparkner-cache"], bypass.headers["x-sparkner-cache"]) == ("miss", "hit", "miss")
+    assert (
+        first.headers["x-sparkner-cache"],
+        second.headers["x-sparkner-cache"],
+        bypass.headers["x-sparkner-cache"],
+    ) == ("miss", "hit", "miss")
     assert first.json() == second.json() and first.json()[0]["word"] == "angela merkel"
     # A request's parameters win over the server's defaults.
     text_mode = requests.post(url, json={**body, "parameters": {"word_boundaries": "text"}}, headers=auth).json()
     assert text_mode[0]["word"] == "Angela Merkel"
     bad = requests.post(url, json={"inputs": "x", "parameters": {"aggregation_strategy": "firts"}}, headers=auth)
-    assert bad.status_code == 400 and "aggregation_strategy 'firts' is not one of none, simple, first, average, max" in bad.json()["error"]
+    assert (
+        bad.status_code == 400
+        and "aggregation_strategy 'firts' is not one of none, simple, first, average, max" in bad.json()["error"]
+    )
     assert requests.post(url, json={"inputs": 3}, headers=auth).status_code == 400
     assert requests.post(url, data="{not json", headers=auth).status_code == 400
     assert requests.post(server.url + "/models/other/model", json={"inputs": "x"}, headers=auth).status_code == 404
@@ -190,7 +222,9 @@ def test_concurrent_requests_share_engine_calls(server):
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(lambda text: requests.post(url, json={"inputs": text}, headers=auth).json(), texts))
     calls = requests.get(server.url + "/health").json()["engine_calls"] - before
-    assert all(answer == api_answer(text) or len(answer) == len(api_answer(text)) for text, answer in zip(texts, answers))
+    assert all(
+        answer == api_answer(text) or len(answer) == len(api_answer(text)) for text, answer in zip(texts, answers)
+    )
     assert calls < len(texts), f"{calls} engine calls for {len(texts)} concurrent requests"
 
 
@@ -205,7 +239,10 @@ def test_loading_answers_503_or_waits(tmp_path):
         url, auth = slow.url + "/models/sparkner-demo", {"Authorization": f"Bearer {TOKEN}"}
         loading = requests.post(url, json={"inputs": TEXT}, headers=auth)
         assert loading.status_code == 503, loading.text
-        assert loading.json()["error"] == "Model sparkner-demo is currently loading" and loading.json()["estimated_time"] > 0
+        assert (
+            loading.json()["error"] == "Model sparkner-demo is currently loading"
+            and loading.json()["estimated_time"] > 0
+        )
         waited = requests.post(url, json={"inputs": TEXT}, headers={**auth, "x-wait-for-model": "true"})
         assert waited.status_code == 200 and [e["entity_group"] for e in waited.json()] == ["PER", "PER"]
     finally:
@@ -253,7 +290,7 @@ def test_cache_is_bounded_by_entries_and_bytes():
 
 def test_request_bodies_are_checked():
     assert parse_request({"inputs": "x", "parameters": {"stride": 4}}) == (["x"], True, {"stride": 4})
-    with pytest.raises(RequestError, match="must be a JSON object with \"inputs\""):
+    with pytest.raises(RequestError, match='must be a JSON object with "inputs"'):
         parse_request([1])
     with pytest.raises(RequestError, match="parameters has unknown keys \\['strid'\\]"):
         parse_request({"inputs": "x", "parameters": {"strid": 4}})

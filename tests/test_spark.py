@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from parity import PIPELINE_WORDS, assert_same_entities
-from test_parity import pipeline_results
+from parity import PIPELINE_WORDS, assert_same_entities, pipeline_results
 from texts import ALL_TEXTS, SHORT_TEXTS
 
 import sparkner
@@ -18,7 +17,10 @@ def _rows(texts):
 
 
 def _collect(df, column="entities"):
-    return {row["id"]: (None if row[column] is None else [entity.asDict() for entity in row[column]]) for row in df.collect()}
+    return {
+        row["id"]: (None if row[column] is None else [entity.asDict() for entity in row[column]])
+        for row in df.collect()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +33,17 @@ def docs(spark):
 def test_dataframe_matches_the_pipeline(spark, tiny_models, docs, strategy):
     path = tiny_models["bert-cased"]
     texts, df = docs
-    result = df.withColumn("entities", sparkner.ner_udf(str(path), aggregation_strategy=strategy, **PIPELINE_WORDS)("text"))
+    result = df.withColumn(
+        "entities", sparkner.ner_udf(str(path), aggregation_strategy=strategy, **PIPELINE_WORDS)("text")
+    )
     assert result.schema["entities"].dataType == sparkner.entity_schema(strategy)
     got = _collect(result)
     assert sorted(got) == list(range(len(texts))), "one output row per input row"
-    fitting = [text for text in texts if text is not None and len(TokenClassifier(path).engine.tokenizer(text)["input_ids"]) <= 32]
+    fitting = [
+        text
+        for text in texts
+        if text is not None and len(TokenClassifier(path).engine.tokenizer(text)["input_ids"]) <= 32
+    ]
     reference = dict(zip(fitting, pipeline_results(path, fitting, aggregation_strategy=strategy)))
     for i, text in enumerate(texts):
         if text is None:
@@ -48,7 +56,12 @@ def test_sql_function_with_parameters_object(spark, tiny_models, docs):
     path = tiny_models["xlm-roberta"]
     texts, df = docs
     df.createOrReplaceTempView("docs")
-    parameters = {"aggregation_strategy": "average", "ignore_labels": ["O"], "stride": 10, "word_boundaries": "pipeline"}
+    parameters = {
+        "aggregation_strategy": "average",
+        "ignore_labels": ["O"],
+        "stride": 10,
+        "word_boundaries": "pipeline",
+    }
     sparkner.register(spark, "ner", str(path), parameters=parameters)
     got = _collect(spark.sql("SELECT id, ner(text) AS entities FROM docs"))
     expected = TokenClassifier(path, parameters=parameters)(texts)
@@ -58,14 +71,23 @@ def test_sql_function_with_parameters_object(spark, tiny_models, docs):
         else:
             assert_same_entities(got[i], expected[i], f"row {i}")
     plain = [t for t in texts if t is not None]
-    task = {name: value for name, value in parameters.items() if name != "word_boundaries"}  # sparkner's, not the pipeline's
+    task = {
+        name: value for name, value in parameters.items() if name != "word_boundaries"
+    }  # sparkner's, not the pipeline's
     assert_same_entities(got[1], pipeline_results(path, plain[:1], **task)[0], "row 1 vs pipeline")
 
 
 def test_long_documents_through_spark(spark, tiny_models):
     path = tiny_models["deberta-v2"]
     df = spark.createDataFrame(_rows(ALL_TEXTS), "id int, text string").repartition(3)
-    got = _collect(df.select("id", sparkner.ner_udf(str(path), aggregation_strategy="simple", stride=8, **PIPELINE_WORDS)("text").alias("entities")))
+    got = _collect(
+        df.select(
+            "id",
+            sparkner.ner_udf(str(path), aggregation_strategy="simple", stride=8, **PIPELINE_WORDS)("text").alias(
+                "entities"
+            ),
+        )
+    )
     reference = pipeline_results(path, ALL_TEXTS, aggregation_strategy="simple", stride=8)
     for i in range(len(ALL_TEXTS)):
         assert_same_entities(got[i], reference[i], f"row {i}")

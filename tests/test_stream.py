@@ -33,7 +33,18 @@ def write_files(folder: Path, first: int, count: int, per_file: int = 7, docs: l
 
 
 def stream_args(source: Path, tmp_path: Path, *extra: str) -> list[str]:
-    return ["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--stream", "--checkpoint", str(tmp_path / "checkpoint"), *extra]
+    return [
+        "--input",
+        str(source),
+        "--input-format",
+        "json",
+        "--id-col",
+        "doc_id",
+        "--stream",
+        "--checkpoint",
+        str(tmp_path / "checkpoint"),
+        *extra,
+    ]
 
 
 def summary_of(out: Path) -> dict:
@@ -41,7 +52,9 @@ def summary_of(out: Path) -> dict:
 
 
 def by_id(spark, path: Path) -> dict:
-    return {row["doc_id"]: row.asDict(recursive=True)["entities"] or [] for row in spark.read.parquet(str(path)).collect()}
+    return {
+        row["doc_id"]: row.asDict(recursive=True)["entities"] or [] for row in spark.read.parquet(str(path)).collect()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +103,9 @@ def test_table_sink_writes_each_batch_once_even_when_a_batch_is_rerun(spark, tmp
     TableBatchWriter(JobConfig(output_table=table))(batch, 1)
     assert spark.table(table).count() == 35, "the rerun replaced batch 1's rows instead of adding them"
     for row in spark.table(table).collect():
-        assert_same_entities(row.asDict(recursive=True)["entities"] or [], batch_reference[row["doc_id"]], row["doc_id"])
+        assert_same_entities(
+            row.asDict(recursive=True)["entities"] or [], batch_reference[row["doc_id"]], row["doc_id"]
+        )
     spark.sql(f"DROP TABLE {table}")
 
 
@@ -107,7 +122,10 @@ def test_a_schema_change_in_new_files_is_refused(tmp_path, capsys):
     ("extra", "message"),
     [
         (["--mode", "overwrite"], "--stream appends what arrived since its checkpoint; drop --mode"),
-        (["--trigger", "every-minute"], "--trigger 'every-minute' is not one of available-now, once, processing-time=<interval>"),
+        (
+            ["--trigger", "every-minute"],
+            "--trigger 'every-minute' is not one of available-now, once, processing-time=<interval>",
+        ),
         (["--chunk-rows", "10"], "--chunk-rows is for batch runs, not --stream"),
     ],
 )
@@ -119,11 +137,25 @@ def test_stream_settings_that_cannot_work_are_refused(tmp_path, capsys, extra, m
 
 
 def committed_batches(out: Path) -> int:
-    return len([name for name in os.listdir(out / "_spark_metadata") if name.isdigit()]) if (out / "_spark_metadata").exists() else 0
+    return (
+        len([name for name in os.listdir(out / "_spark_metadata") if name.isdigit()])
+        if (out / "_spark_metadata").exists()
+        else 0
+    )
 
 
 def job_process(source: Path, tmp_path: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "sparkner.jobs", "--master", "local[1]", *stream_args(source, tmp_path), "--output", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "sparkner.jobs",
+        "--master",
+        "local[1]",
+        *stream_args(source, tmp_path),
+        "--output",
+        str(out),
+        *extra,
+    ]
 
 
 def test_a_stream_killed_mid_batch_then_rerun_has_every_id_exactly_once(spark, tmp_path):
@@ -131,7 +163,9 @@ def test_a_stream_killed_mid_batch_then_rerun_has_every_id_exactly_once(spark, t
     source, out = tmp_path / "in", tmp_path / "out"
     write_files(source, 0, 6, per_file=70, docs=docs)
     command = job_process(source, tmp_path, out, "--max-files-per-trigger", "1")
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None and committed_batches(out) < 2:
         time.sleep(0.2)
@@ -144,7 +178,9 @@ def test_a_stream_killed_mid_batch_then_rerun_has_every_id_exactly_once(spark, t
     written = spark.read.parquet(str(out))
     assert written.count() == written.select("doc_id").distinct().count() == len(docs)
     clean_out = tmp_path / "clean"
-    assert main(["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--output", str(clean_out)]) == 0
+    assert (
+        main(["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--output", str(clean_out)]) == 0
+    )
     clean = by_id(spark, clean_out)
     for doc_id, entities in by_id(spark, out).items():
         assert_same_entities(entities, clean[doc_id], doc_id)
@@ -191,9 +227,11 @@ def test_the_model_loads_once_per_python_worker_across_micro_batches(spark, tmp_
     seen: list[set[str]] = []
     docs = spark.readStream.schema("doc_id string, text string").option("maxFilesPerTrigger", 1).json(str(source))
     query = (
-        docs.select(loads_so_far("text").alias("probe")).writeStream.option("checkpointLocation", str(tmp_path / "cp"))
+        docs.select(loads_so_far("text").alias("probe"))
+        .writeStream.option("checkpointLocation", str(tmp_path / "cp"))
         .foreachBatch(lambda batch, _: seen.append({row["probe"] for row in batch.collect()}))
-        .trigger(availableNow=True).start()
+        .trigger(availableNow=True)
+        .start()
     )
     query.awaitTermination()
     assert len(seen) == 4, "one micro-batch per file"
@@ -202,4 +240,6 @@ def test_the_model_loads_once_per_python_worker_across_micro_batches(spark, tmp_
         for value in values:
             pid, loads = value.split(":")
             per_worker.setdefault(pid, set()).add(loads)
-    assert all(len(loads) == 1 for loads in per_worker.values()), f"no worker loaded the model again in a later micro-batch: {per_worker}"
+    assert all(len(loads) == 1 for loads in per_worker.values()), (
+        f"no worker loaded the model again in a later micro-batch: {per_worker}"
+    )

@@ -45,7 +45,9 @@ def clean_env() -> dict[str, str]:
 
 
 def run(command: list, cwd: Path, timeout: int = 900) -> str:
-    done = subprocess.run([str(part) for part in command], cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [str(part) for part in command], cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=timeout
+    )
     assert done.returncode == 0, f"{command[:3]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
     return done.stdout
 
@@ -59,7 +61,10 @@ def installed(tmp_path_factory) -> Path:
     run([sys.executable, "-m", "venv", home / "venv"], home)
     python = home / "venv" / "bin" / "python"
     run([python, "-m", "pip", "install", "--quiet", TORCH], home)
-    run([python, "-m", "pip", "install", "--quiet", f"{wheel}[notebook]", "nbclient", "ipykernel", "-c", CONSTRAINTS], home)
+    run(
+        [python, "-m", "pip", "install", "--quiet", f"{wheel}[notebook]", "nbclient", "ipykernel", "-c", CONSTRAINTS],
+        home,
+    )
     return home
 
 
@@ -68,7 +73,17 @@ def test_the_job_runs_from_the_installed_wheel(installed):
     sample = run([venv / "bin" / "python", "-c", "import sparkner; print(sparkner.SAMPLE_DOCS)"], installed).strip()
     assert sample.startswith(str(venv)), "the sample documents ship inside the package"
     out = installed / "out"
-    job = [venv / "bin" / "sparkner-job", "--input", sample, "--input-format", "json", "--id-col", "doc_id", "--output", out]
+    job = [
+        venv / "bin" / "sparkner-job",
+        "--input",
+        sample,
+        "--input-format",
+        "json",
+        "--id-col",
+        "doc_id",
+        "--output",
+        out,
+    ]
     run(job, installed)
     summary = json.loads((out / "_sparkner_summary.json").read_text())
     assert summary["rows_in"] == 35 and summary["entities"] > 50

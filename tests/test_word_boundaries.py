@@ -10,22 +10,17 @@ option through Spark, SQL and the job.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from parity import assert_same_entities, assert_same_results
-from test_properties import TEXT, WORDS
-from texts import ALL_TEXTS, LONG_TEXTS
+from texts import ALL_TEXTS, LONG_TEXTS, TEXT, WORDS
 from tiny_models import FAMILIES
 
 import sparkner
 from sparkner import TokenClassifier
 
 STRATEGIES = ["none", "simple", "first", "average", "max"]
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def assert_text_spans(text: str, entities: list[dict], context: str) -> None:
@@ -37,7 +32,9 @@ def assert_text_spans(text: str, entities: list[dict], context: str) -> None:
     if entities and "index" in entities[0]:
         return  # `none`: one result per token, and byte-level BPE splits one character over two tokens
     spans = sorted((e["start"], e["end"]) for e in entities)
-    assert all(previous_end <= start for (_, previous_end), (start, _) in zip(spans, spans[1:])), f"{context}: overlapping {spans}"
+    assert all(previous_end <= start for (_, previous_end), (start, _) in zip(spans, spans[1:])), (
+        f"{context}: overlapping {spans}"
+    )
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -54,7 +51,9 @@ def test_spans_are_text_for_every_family(tiny_models, family, strategy, stride):
     assert_same_results(alone, batched, "a text's entities do not depend on the texts batched with it")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(
     texts=st.lists(st.one_of(TEXT, WORDS), min_size=1, max_size=6),
     strategy=st.sampled_from(STRATEGIES),
@@ -84,17 +83,24 @@ def test_defaults_are_first_and_text(tiny_models):
 
 @pytest.fixture(scope="module")
 def harness():
-    from conftest import SHARED
+    from paths import SHARED
 
     if not (SHARED / "data" / "natural_docs").exists():
         pytest.skip(f"natural_docs and the real tokenizers live in the project's shared/ folder ({SHARED})")
-    sys.path.insert(0, str(BENCHMARKS))
-    import boundaries
+    import oracle as boundaries
 
     return boundaries
 
 
-@pytest.mark.parametrize("family", ["bert-base-NER (cased WordPiece)", "roberta-base (byte-level BPE)", "deberta-v3 (SentencePiece unigram)", "tiny xlm-roberta (unigram)"])
+@pytest.mark.parametrize(
+    "family",
+    [
+        "bert-base-NER (cased WordPiece)",
+        "roberta-base (byte-level BPE)",
+        "deberta-v3 (SentencePiece unigram)",
+        "tiny xlm-roberta (unigram)",
+    ],
+)
 def test_perfect_tagger_gives_the_gold_spans(harness, tmp_path, family):
     """Every error left by a perfect tagger comes from aggregation: text mode stays >= 0.99 F1.
 
@@ -125,7 +131,10 @@ def test_through_spark_and_sql(spark, tiny_models):
     path = str(tiny_models["deberta-v2"])
     texts = [text for text in ALL_TEXTS if text.strip()]
     df = spark.createDataFrame(list(enumerate(texts)), "id int, text string").repartition(3)
-    got = {row["id"]: [e.asDict() for e in row["entities"]] for row in df.select("id", sparkner.ner_udf(path)("text").alias("entities")).collect()}
+    got = {
+        row["id"]: [e.asDict() for e in row["entities"]]
+        for row in df.select("id", sparkner.ner_udf(path)("text").alias("entities")).collect()
+    }
     expected = TokenClassifier(path)(texts)
     assert_same_results([got[i] for i in range(len(texts))], expected, "spark vs in-process")
     df.createOrReplaceTempView("wb_docs")

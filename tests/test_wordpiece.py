@@ -50,7 +50,7 @@ def bert_tokenizer(shared, *, lowercase: bool):
 
 @pytest.fixture(scope="module", params=["cased", "uncased"])
 def bert(request):
-    from conftest import SHARED
+    from paths import SHARED
 
     if not (SHARED / "data" / "tokenizers").exists():
         pytest.skip(f"the real tokenizers live in the project's shared/ folder ({SHARED})")

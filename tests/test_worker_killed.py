@@ -92,11 +92,19 @@ SCRIPT = textwrap.dedent(
 def test_a_killed_worker_is_retried_and_nothing_is_lost(tmp_path):
     docs = [json.loads(line)["text"] for line in SAMPLE.open()]
     texts = [text if text is None else f"{text} ({copy})" for copy in range(12) for text in docs]
-    (tmp_path / "texts.json").write_text("".join(json.dumps({"id": i, "text": text}) + "\n" for i, text in enumerate(texts)))
+    (tmp_path / "texts.json").write_text(
+        "".join(json.dumps({"id": i, "text": text}) + "\n" for i, text in enumerate(texts))
+    )
     (tmp_path / "run.py").write_text(SCRIPT)
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    done = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "texts.json")], env=env,
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "run.py"), str(tmp_path / "texts.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
     assert result["killed"], "no worker was killed: the tasks ended too soon"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hypothesis import strategies as st
 from tiny_models import CORPUS
 
 SHORT_TEXTS = [
@@ -35,3 +36,11 @@ LONG_TEXTS = [
 ]
 
 ALL_TEXTS = SHORT_TEXTS + LONG_TEXTS
+
+# Hypothesis strategies for any text, and for texts of entity-like words.
+# Letters, digits, punctuation, spaces, control characters, marks, symbols (emoji), CJK, RTL...
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=120)
+WORDS = st.lists(
+    st.sampled_from(["Angela", "Merkel", "Berlin", "São", "Paulo", "東京", "😀", "-", ",", "O'Neil", "\t", "  "]),
+    max_size=30,
+).map(" ".join)

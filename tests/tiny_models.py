@@ -67,7 +67,14 @@ def _wordpiece(lowercase: bool):
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
     tokenizer.decoder = decoders.WordPiece(prefix="##")
-    return tokenizer, {"unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]", "do_lower_case": lowercase}
+    return tokenizer, {
+        "unk_token": "[UNK]",
+        "pad_token": "[PAD]",
+        "cls_token": "[CLS]",
+        "sep_token": "[SEP]",
+        "mask_token": "[MASK]",
+        "do_lower_case": lowercase,
+    }
 
 
 def _byte_level_bpe():
@@ -76,11 +83,26 @@ def _byte_level_bpe():
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tokenizer.train_from_iterator(CORPUS, trainer)
-    tokenizer.post_processor = processors.RobertaProcessing(("</s>", tokenizer.token_to_id("</s>")), ("<s>", tokenizer.token_to_id("<s>")), trim_offsets=True, add_prefix_space=False)
+    tokenizer.post_processor = processors.RobertaProcessing(
+        ("</s>", tokenizer.token_to_id("</s>")),
+        ("<s>", tokenizer.token_to_id("<s>")),
+        trim_offsets=True,
+        add_prefix_space=False,
+    )
     tokenizer.decoder = decoders.ByteLevel()
-    return tokenizer, {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>", "cls_token": "<s>", "sep_token": "</s>", "mask_token": "<mask>"}
+    return tokenizer, {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "pad_token": "<pad>",
+        "cls_token": "<s>",
+        "sep_token": "</s>",
+        "mask_token": "<mask>",
+    }
 
 
 def _unigram(cls_token: str, sep_token: str, pad_token: str, unk_token: str, mask_token: str):
@@ -98,7 +120,15 @@ def _unigram(cls_token: str, sep_token: str, pad_token: str, unk_token: str, mas
         special_tokens=[(cls_token, tokenizer.token_to_id(cls_token)), (sep_token, tokenizer.token_to_id(sep_token))],
     )
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    return tokenizer, {"cls_token": cls_token, "sep_token": sep_token, "pad_token": pad_token, "unk_token": unk_token, "mask_token": mask_token, "bos_token": cls_token, "eos_token": sep_token}
+    return tokenizer, {
+        "cls_token": cls_token,
+        "sep_token": sep_token,
+        "pad_token": pad_token,
+        "unk_token": unk_token,
+        "mask_token": mask_token,
+        "bos_token": cls_token,
+        "eos_token": sep_token,
+    }
 
 
 def _tokenizer(family: str):
@@ -173,7 +203,9 @@ def build_tiny_model(
     backend, special = _tokenizer(family)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=model_max_length, **special)
     torch.manual_seed(seed)
-    model = _model(family, backend.get_vocab_size(), labels or spec.labels, max_positions, tokenizer.pad_token_id, layers=layers)
+    model = _model(
+        family, backend.get_vocab_size(), labels or spec.labels, max_positions, tokenizer.pad_token_id, layers=layers
+    )
     with torch.no_grad():
         model.classifier.weight.mul_(40.0)
         if context_free:

@@ -53,7 +53,12 @@ class WorkerCache:
             entries[key] = value
             while len(entries) > self.capacity[kind]:
                 dropped, _ = entries.popitem(last=False)
-                logger.info("sparkner: worker cache holds %d %ss at most; dropped the least recently used %s", self.capacity[kind], kind, dropped)
+                logger.info(
+                    "sparkner: worker cache holds %d %ss at most; dropped the least recently used %s",
+                    self.capacity[kind],
+                    kind,
+                    dropped,
+                )
             return value
 
     def keys(self, kind: str) -> list[Hashable]:

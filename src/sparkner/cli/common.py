@@ -70,7 +70,13 @@ class DeprecatedFlag(argparse.Action):
         super().__init__(*args, **kwargs)
         self.replacement = replacement
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         print(f"{parser.prog}: warning: {option_string} is deprecated; use {self.replacement}", file=sys.stderr)
         setattr(namespace, self.dest, values)
 
@@ -79,17 +85,30 @@ def add_deprecated_flag(parser: argparse.ArgumentParser, old: str, new: str, des
     parser.add_argument(old, dest=dest, action=DeprecatedFlag, replacement=new, help=argparse.SUPPRESS)
 
 
-def add_option_flags(parser: argparse.ArgumentParser, title: str = "sparkner options (see the README's option table)") -> None:
+def add_option_flags(
+    parser: argparse.ArgumentParser, title: str = "sparkner options (see the README's option table)"
+) -> None:
     """One flag per declared option; a secret's flag names the file holding it (`dest`: NAME_file)."""
     group = parser.add_argument_group(title)
     for declared in OPTIONS.values():
         if declared.secret:
             where = f" (or set {declared.environment})" if declared.environment else ""
-            group.add_argument(declared.flag, dest=f"{declared.name}_file", metavar="FILE", help=f"file holding the {declared.name}{where}: {option_help(declared)}")
+            group.add_argument(
+                declared.flag,
+                dest=f"{declared.name}_file",
+                metavar="FILE",
+                help=f"file holding the {declared.name}{where}: {option_help(declared)}",
+            )
         elif declared.cli_type is None:
             group.add_argument(declared.flag, dest=declared.name, action="store_true", help=option_help(declared))
         else:
-            group.add_argument(declared.flag, dest=declared.name, type=declared.cli_type, metavar=declared.name.upper(), help=option_help(declared))
+            group.add_argument(
+                declared.flag,
+                dest=declared.name,
+                type=declared.cli_type,
+                metavar=declared.name.upper(),
+                help=option_help(declared),
+            )
 
 
 def options_from_args(args: dict[str, Any]) -> dict[str, Any]:

@@ -40,13 +40,26 @@ def build_parser() -> CommandParser:
     parser = command_parser(PROG, __doc__.split("\n\n")[0])
     parser.add_argument("--model", help="Hub id, local directory or Flair model file (default: sparkner's demo model)")
     parser.add_argument("--gold", action="append", required=True, help="gold file or folder (repeat for several)")
-    parser.add_argument("--gold-format", choices=FORMATS, default="auto", help="conll, spans (JSON lines) or auto (by extension)")
-    parser.add_argument("--unit", choices=UNITS, default="sentence", help="CoNLL files: one text per sentence or per -DOCSTART- document")
+    parser.add_argument(
+        "--gold-format", choices=FORMATS, default="auto", help="conll, spans (JSON lines) or auto (by extension)"
+    )
+    parser.add_argument(
+        "--unit",
+        choices=UNITS,
+        default="sentence",
+        help="CoNLL files: one text per sentence or per -DOCSTART- document",
+    )
     parser.add_argument("--mode", choices=MODES, default="exact", help="exact spans (seqeval) or overlapping spans")
     parser.add_argument("--label-map", default=None, help='rename gold labels: "PERSON=PER,GPE=LOC" or a JSON object')
-    parser.add_argument("--eval-ignore-labels", type=comma_list, default=None, help="labels left out of the metrics on both sides")
-    parser.add_argument("--out", default="sparkner-eval", help="folder for metrics.json, metrics.csv and f1_per_label.png")
-    parser.add_argument("--master", default=None, help="Spark master when not launched by spark-submit (default local[*])")
+    parser.add_argument(
+        "--eval-ignore-labels", type=comma_list, default=None, help="labels left out of the metrics on both sides"
+    )
+    parser.add_argument(
+        "--out", default="sparkner-eval", help="folder for metrics.json, metrics.csv and f1_per_label.png"
+    )
+    parser.add_argument(
+        "--master", default=None, help="Spark master when not launched by spark-submit (default local[*])"
+    )
     add_option_flags(parser)
     return parser
 
@@ -116,7 +129,10 @@ def f1_chart(results: dict[str, list[dict[str, Any]]], path: Path, *, title: str
 def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'label':<12} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9} {'predicted':>9}"]
     for row in rows:
-        lines.append(f"{row['label']:<12} {row['precision']:>9.4f} {row['recall']:>9.4f} {row['f1']:>9.4f} {row['support']:>9} {row['predicted']:>9}")
+        lines.append(
+            f"{row['label']:<12} {row['precision']:>9.4f} {row['recall']:>9.4f} {row['f1']:>9.4f} {row['support']:>9} "
+            f"{row['predicted']:>9}"
+        )
     return "\n".join(lines)
 
 
@@ -144,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     spark = local_session(PROG, args["master"])
     gold = read_gold(spark, args["gold"], args["gold_format"], args["unit"])
     predicted = gold.withColumn("entities", settings_udf(settings)("text"))
-    rows = [row.asDict() for row in evaluate(predicted, mode=args["mode"], label_map=renames, ignore_labels=args["eval_ignore_labels"]).collect()]
+    rows = [
+        row.asDict()
+        for row in evaluate(
+            predicted, mode=args["mode"], label_map=renames, ignore_labels=args["eval_ignore_labels"]
+        ).collect()
+    ]
     title = f"{Path(settings.model).name} ({settings.aggregation_strategy.value}, {settings.word_boundaries.value})"
     print(f"Span metrics of {settings.model} ({args['mode']}), {', '.join(args['gold'])}:\n")
     print(format_table(rows))

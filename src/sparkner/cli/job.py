@@ -1,6 +1,6 @@
 """`sparkner-job`: the batch and streaming job's command line (and the Databricks wheel-task entry point).
 
-    sparkner-job --input docs/ --id-col doc_id --output entities/ --mode incremental --model dslim/bert-base-NER
+sparkner-job --input docs/ --id-col doc_id --output entities/ --mode incremental --model dslim/bert-base-NER
 """
 
 from __future__ import annotations
@@ -39,46 +39,86 @@ PROG = "sparkner-job"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = command_parser("sparkner-job", "Add named entities to a table of texts with a Hugging Face token-classification model.")
+    parser = command_parser(
+        "sparkner-job", "Add named entities to a table of texts with a Hugging Face token-classification model."
+    )
     source = parser.add_argument_group("input")
     source.add_argument("--input", help="input path (files or a folder)")
     source.add_argument("--input-table", help="input catalog table, instead of --input")
     source.add_argument("--input-format", choices=INPUT_FORMATS, help="format of --input (default parquet)")
-    source.add_argument("--text-col", help="column holding the text (default 'text'; for --input-format text the lines)")
+    source.add_argument(
+        "--text-col", help="column holding the text (default 'text'; for --input-format text the lines)"
+    )
     source.add_argument("--id-col", help="document id column (needed for --mode incremental)")
-    source.add_argument("--gold-col", help="gold entities column (array<struct<start, end, label>>): span metrics go into the run summary")
+    source.add_argument(
+        "--gold-col",
+        help="gold entities column (array<struct<start, end, label>>): span metrics go into the run summary",
+    )
     sink = parser.add_argument_group("output")
     sink.add_argument("--output", help="output path")
     sink.add_argument("--output-table", help="output catalog table, instead of --output")
-    sink.add_argument("--output-format", help="Spark writer format (default parquet; 'delta' needs Delta Lake on the cluster)")
-    sink.add_argument("--partition-by", type=comma_list, help="comma-separated output partition columns")
-    sink.add_argument("--mode", choices=MODES, help="error (default: refuse existing output), overwrite, append, incremental")
-    sink.add_argument("--explode", action="store_true", help="one row per entity (with the id) instead of one array per document")
-    sink.add_argument("--keep-text", action="store_true", help="with --explode: keep the text column, so text[start:end] can be read from the output")
     sink.add_argument(
-        "--chunk-rows", type=int, help=f"incremental mode: commit every N new documents, so a stopped run keeps its progress (default {DEFAULT_CHUNK_ROWS}; 0: one commit)"
+        "--output-format", help="Spark writer format (default parquet; 'delta' needs Delta Lake on the cluster)"
+    )
+    sink.add_argument("--partition-by", type=comma_list, help="comma-separated output partition columns")
+    sink.add_argument(
+        "--mode", choices=MODES, help="error (default: refuse existing output), overwrite, append, incremental"
+    )
+    sink.add_argument(
+        "--explode", action="store_true", help="one row per entity (with the id) instead of one array per document"
+    )
+    sink.add_argument(
+        "--keep-text",
+        action="store_true",
+        help="with --explode: keep the text column, so text[start:end] can be read from the output",
+    )
+    sink.add_argument(
+        "--chunk-rows",
+        type=int,
+        help="incremental mode: commit every N new documents, so a stopped run keeps its progress (default "
+        f"{DEFAULT_CHUNK_ROWS}; 0: one commit)",
     )
     sink.add_argument("--summary-path", help="where to write the run summary JSON (default: inside a path output)")
     sink.add_argument("--show", type=int, help="print a table of the first N entities found at the end")
     sink.add_argument(
-        "--progress-interval", type=float, help="seconds between progress log lines when stderr is not a terminal (default 10; a terminal gets a live bar)"
+        "--progress-interval",
+        type=float,
+        help="seconds between progress log lines off a terminal (default 10; a terminal gets a live bar)",
     )
     streaming = parser.add_argument_group("streaming (--stream)")
-    streaming.add_argument("--stream", action="store_true", help="read the input as a Structured Streaming source: each run processes what arrived since the last (needs --checkpoint)")
+    streaming.add_argument(
+        "--stream",
+        action="store_true",
+        help="read the input as a Structured Streaming source: each run processes what arrived since the last (needs "
+        "--checkpoint)",
+    )
     streaming.add_argument("--checkpoint", help="the stream's checkpoint folder: what was processed and committed")
-    streaming.add_argument("--trigger", help="available-now (default: what is there, then stop), once, or processing-time=<interval> (e.g. processing-time='30 seconds': keep running)")
-    streaming.add_argument("--schema", help="the input's schema as a DDL string (default: read from the input's files when the stream starts)")
-    streaming.add_argument("--max-files-per-trigger", type=int, help="file sources: at most N new files per micro-batch")
-    streaming.add_argument("--max-bytes-per-trigger", help="file sources that support it: about this many bytes per micro-batch")
+    streaming.add_argument(
+        "--trigger",
+        help="available-now (default: what is there, then stop), once, or processing-time=<interval> (e.g. "
+        "processing-time='30 seconds': keep running)",
+    )
+    streaming.add_argument(
+        "--schema",
+        help="the input's schema as a DDL string (default: read from the input's files when the stream starts)",
+    )
+    streaming.add_argument(
+        "--max-files-per-trigger", type=int, help="file sources: at most N new files per micro-batch"
+    )
+    streaming.add_argument(
+        "--max-bytes-per-trigger", help="file sources that support it: about this many bytes per micro-batch"
+    )
     model = parser.add_argument_group("model")
-    model.add_argument("--model", help="Hub id, local directory (also dbfs:/ and /Volumes/ paths) or Flair model file (default: sparkner's bundled demo model)")
+    model.add_argument(
+        "--model",
+        help="Hub id, local directory (also dbfs:/ and /Volumes/ paths) or Flair model file (default: sparkner's "
+        "bundled demo model)",
+    )
     add_option_flags(parser)
     add_deprecated_flag(parser, "--token-file", "--hf-token-file", dest="token_file")
     parser.add_argument("--config", help="YAML or JSON file with any of these settings; flags win")
     parser.add_argument("--master", help="Spark master when not launched by spark-submit (e.g. local[2])")
     return parser
-
-
 
 
 def parse_args(argv: list[str] | None = None) -> JobConfig:
@@ -110,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(config: JobConfig, settings: Settings, command_started: float) -> int:
-    """The Spark part: a local session unless spark-submit or Databricks gives one; Ctrl-C or SIGTERM stop it cleanly."""
+    """The Spark part: a local session unless spark-submit or Databricks gives one; Ctrl-C or SIGTERM
+    stop it cleanly."""
     from sparkner.jobs.run import (
         default_summary_path,
         run_job,
@@ -132,7 +173,9 @@ def run(config: JobConfig, settings: Settings, command_started: float) -> int:
                         if path:
                             write_latest_summary(summary, path)
 
-                    summary = run_stream(spark, config, settings, command_started=command_started, progress=progress, on_batch=latest)
+                    summary = run_stream(
+                        spark, config, settings, command_started=command_started, progress=progress, on_batch=latest
+                    )
                 else:
                     summary = run_job(spark, config, settings, command_started=command_started, progress=progress)
         except Stopped as stopped:

@@ -1,6 +1,6 @@
 """`sparkner serve` (also `python -m sparkner.serve`): the inference API's token-classification task over HTTP.
 
-    sparkner serve --model dslim/bert-base-NER --port 8000 --api-token-file token.txt
+sparkner serve --model dslim/bert-base-NER --port 8000 --api-token-file token.txt
 """
 
 from __future__ import annotations
@@ -30,17 +30,27 @@ API_TOKEN_ENVIRONMENT = "SPARKNER_SERVE_TOKEN"
 
 def build_parser() -> CommandParser:
     parser = command_parser(PROG, "The Hugging Face inference API's token-classification task, answered by sparkner.")
-    parser.add_argument("--model", required=True, help="Hub id, local directory (also dbfs:/ and /Volumes/ paths) or Flair model file")
+    parser.add_argument(
+        "--model", required=True, help="Hub id, local directory (also dbfs:/ and /Volumes/ paths) or Flair model file"
+    )
     parser.add_argument("--model-id", help="the id clients put in /models/<model-id> (default: --model)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument(
         "--api-token-file",
-        help=f"require 'Authorization: Bearer <token>' from clients, with the token in this file (or in ${API_TOKEN_ENVIRONMENT})",
+        help="require 'Authorization: Bearer <token>' from clients, with the token in this file (or in "
+        f"${API_TOKEN_ENVIRONMENT})",
     )
-    parser.add_argument("--batch-wait-ms", type=float, default=5.0, help="how long a request waits for others to batch with (0: no batching)")
+    parser.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=5.0,
+        help="how long a request waits for others to batch with (0: no batching)",
+    )
     parser.add_argument("--batch-tokens", type=int, default=8192, help="tokens per gathered batch at most")
-    parser.add_argument("--cache-entries", type=int, default=10_000, help="results kept in the cache at most (0: no cache)")
+    parser.add_argument(
+        "--cache-entries", type=int, default=10_000, help="results kept in the cache at most (0: no cache)"
+    )
     parser.add_argument("--cache-mb", type=float, default=64.0, help="approximate size of the cache at most")
     add_option_flags(parser, "sparkner options: the server's defaults (see the README's option table)")
     # Spellings of 0.1.0, for one release: --token-file was the server's bearer token, --hf-token-file is unchanged.
@@ -62,9 +72,22 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     cache = ResultCache(args["cache_entries"], int(args["cache_mb"] * 2**20))
-    service = Service(settings, args.get("model_id") or args["model"], api_token, cache, args["batch_wait_ms"] / 1000, args["batch_tokens"])
+    service = Service(
+        settings,
+        args.get("model_id") or args["model"],
+        api_token,
+        cache,
+        args["batch_wait_ms"] / 1000,
+        args["batch_tokens"],
+    )
     authorization = "required" if api_token else "off"
-    logger.info("sparkner serve: %s on http://%s:%d (authorization %s)", service.model_id, args["host"], args["port"], authorization)
+    logger.info(
+        "sparkner serve: %s on http://%s:%d (authorization %s)",
+        service.model_id,
+        args["host"],
+        args["port"],
+        authorization,
+    )
     uvicorn.run(create_app(service), host=args["host"], port=args["port"], log_level="warning")
     return 0
 

@@ -4,5 +4,5 @@
 (`transformers_backend`, `flair_backend`). The transformers stages: `windows` (tokenize into
 windows), `batching` and `forward` (length-sorted batches under a token budget, the model, the
 softmax), `aggregation` with `words` and `wordpiece` (tokens into entities), `results` (the
-output types), `prefetch` (tokenizing the next group while the device runs) and `onnx_session`.
+output types), `prefetch` (tokenizing the next group while the device runs).
 """

@@ -124,7 +124,13 @@ def contiguous_units(tokens: Tokens, is_new_word: np.ndarray) -> Units:
     first = np.flatnonzero(is_new_word)
     last = np.append(first[1:], len(is_new_word)) - 1
     return Units(
-        np.arange(len(is_new_word)), first, last, tokens.sequence[first], tokens.start[first], tokens.end[last], np.zeros(len(first), dtype=bool)
+        np.arange(len(is_new_word)),
+        first,
+        last,
+        tokens.sequence[first],
+        tokens.start[first],
+        tokens.end[last],
+        np.zeros(len(first), dtype=bool),
     )
 
 
@@ -193,10 +199,14 @@ class Aggregator:
 
     def _token_length_table(self) -> np.ndarray:
         if self._token_lengths is None:
-            self._token_lengths = np.array([len(t) if t is not None else -1 for t in self._vocabulary_tokens()], dtype=np.int64)
+            self._token_lengths = np.array(
+                [len(t) if t is not None else -1 for t in self._vocabulary_tokens()], dtype=np.int64
+            )
         return self._token_lengths
 
-    def is_subword(self, ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, texts: list[str], token_text: np.ndarray) -> np.ndarray:
+    def is_subword(
+        self, ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, texts: list[str], token_text: np.ndarray
+    ) -> np.ndarray:
         if self.word_aware:
             table = self._token_length_table()
             in_table = ids < len(table)
@@ -291,7 +301,9 @@ class Aggregator:
         label = units.label
         new_group = np.ones(len(label), dtype=bool)
         begins = self.is_begin[label[1:]] & ~units.continues[1:]
-        new_group[1:] = (units.sequence[1:] != units.sequence[:-1]) | begins | (self.tag_id[label[1:]] != self.tag_id[label[:-1]])
+        new_group[1:] = (
+            (units.sequence[1:] != units.sequence[:-1]) | begins | (self.tag_id[label[1:]] != self.tag_id[label[:-1]])
+        )
         group_first = np.flatnonzero(new_group)
         group_last = np.append(group_first[1:], len(label)) - 1
         # A float32 mean, as the pipeline's np.nanmean over float32 scores; ties between
@@ -315,16 +327,22 @@ class Aggregator:
                 strings[i] = texts[tokens.text[i]][tokens.start[i] : tokens.end[i]]
         return strings
 
-    def pipeline_word(self, strings: list[str], first_tokens: list[int], last_tokens: list[int], first_unit: int, last_unit: int) -> str:
+    def pipeline_word(
+        self, strings: list[str], first_tokens: list[int], last_tokens: list[int], first_unit: int, last_unit: int
+    ) -> str:
         """The pipeline's `word`: each word's tokens joined, then the words (or the tokens) decoded."""
         decode = self.tokens_to_string
         if self.strategy.uses_words:
-            return decode([decode(strings[first_tokens[u] : last_tokens[u] + 1]) for u in range(first_unit, last_unit + 1)])
+            return decode(
+                [decode(strings[first_tokens[u] : last_tokens[u] + 1]) for u in range(first_unit, last_unit + 1)]
+            )
         return decode(strings[first_tokens[first_unit] : last_tokens[last_unit] + 1])
 
     # -- the whole postprocess ----------------------------------------------------------------
 
-    def entities(self, windows: Windows, selection: Selection, probs: np.ndarray, texts: list[str]) -> list[list[Entity]]:
+    def entities(
+        self, windows: Windows, selection: Selection, probs: np.ndarray, texts: list[str]
+    ) -> list[list[Entity]]:
         """Entities per sequence of `selection`, each a dict with the task's keys."""
         results: list[list[Entity]] = [[] for _ in range(len(selection.sequence_text))]
         tokens = token_view(windows, selection)
@@ -350,7 +368,11 @@ class Aggregator:
         labels, scores = units.label[keep].tolist(), units.score[keep].tolist()
         index, sequence = tokens.index[keep].tolist(), tokens.sequence[keep]
         starts, ends, text = tokens.start[keep].tolist(), tokens.end[keep].tolist(), tokens.text[keep].tolist()
-        words_ = [strings[t] for t in keep.tolist()] if strings is not None else [texts[t][a:b] for t, a, b in zip(text, starts, ends)]
+        words_ = (
+            [strings[t] for t in keep.tolist()]
+            if strings is not None
+            else [texts[t][a:b] for t, a, b in zip(text, starts, ends)]
+        )
         names = [self.labels[label] for label in labels]
         found = [
             {"entity": name, "score": score, "index": i, "word": word, "start": a, "end": b}
@@ -371,7 +393,10 @@ class Aggregator:
         if self.word_boundaries is WordBoundaries.PIPELINE:
             strings = self.token_strings(tokens, texts)
             first_tokens, last_tokens = units.first_token.tolist(), units.last_token.tolist()
-            found = [self.pipeline_word(strings, first_tokens, last_tokens, first, last) for first, last in zip(firsts, lasts)]
+            found = [
+                self.pipeline_word(strings, first_tokens, last_tokens, first, last)
+                for first, last in zip(firsts, lasts)
+            ]
         else:
             text = tokens.text[units.first_token[group_first[keep]]].tolist()
             found = [texts[t][s:e] for t, s, e in zip(text, starts, ends)]

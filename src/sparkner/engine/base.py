@@ -12,7 +12,7 @@ import abc
 from typing import Any
 
 from sparkner.engine.results import TextResult
-from sparkner.options.settings import Backend, Settings
+from sparkner.options.settings import Settings
 
 
 class Engine(abc.ABC):
@@ -46,14 +46,3 @@ class Engine(abc.ABC):
     def classify_unique(self, texts: list[str]) -> list[TextResult]:
         """Entities for distinct, non-null texts, in their order."""
         return self.finish(self.prepare(texts))
-
-
-def make_engine(settings: Settings) -> Engine:
-    """The backend the settings name (each imported only when used: Flair is an optional extra)."""
-    if settings.backend is Backend.FLAIR:
-        from sparkner.engine.flair_backend import FlairEngine
-
-        return FlairEngine(settings)
-    from sparkner.engine.transformers_backend import TransformersEngine
-
-    return TransformersEngine(settings)

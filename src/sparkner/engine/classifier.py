@@ -14,10 +14,10 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sparkner.engine.base import Engine, make_engine
+from sparkner.engine.base import Engine
 from sparkner.engine.prefetch import prepared_ahead
 from sparkner.engine.results import Entity, TextResult
-from sparkner.options.settings import OnError, Settings
+from sparkner.options.settings import Backend, OnError, Settings
 from sparkner.sources.settings import build_settings
 
 logger = logging.getLogger("sparkner")
@@ -29,6 +29,17 @@ GROUP_CHARACTERS = 1_000_000
 OVERLAP_GROUP_CHARACTERS = 200_000
 
 __all__ = ["Entity", "TextResult", "TokenClassifier"]
+
+
+def make_engine(settings: Settings) -> Engine:
+    """The backend the settings name (each imported only when used: Flair is an optional extra)."""
+    if settings.backend is Backend.FLAIR:
+        from sparkner.engine.flair_backend import FlairEngine
+
+        return FlairEngine(settings)
+    from sparkner.engine.transformers_backend import TransformersEngine
+
+    return TransformersEngine(settings)
 
 
 class TokenClassifier:
@@ -133,7 +144,9 @@ class TokenClassifier:
         except Exception as error:
             if len(texts) == 1:
                 message = f"{type(error).__name__}: {error}"
-                logger.warning("sparkner: a text of %d characters failed (%s); its result is null", len(texts[0]), message)
+                logger.warning(
+                    "sparkner: a text of %d characters failed (%s); its result is null", len(texts[0]), message
+                )
                 return [TextResult(None, 0, 0, message)]
         return [result for text in texts for result in self._classify_group([text])]
 

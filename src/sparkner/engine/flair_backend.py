@@ -154,7 +154,9 @@ class FlairEngine(Engine):
             start, end = span.start_position, span.end_position
             if offsets is not None:
                 start, end = offsets[start], offsets[end - 1] + 1
-            entities.append({"entity_group": label.value, "score": label.score, "word": span.text, "start": start, "end": end})
+            entities.append(
+                {"entity_group": label.value, "score": label.score, "word": span.text, "start": start, "end": end}
+            )
         return entities
 
 

@@ -35,7 +35,15 @@ def _is_out_of_memory(error: BaseException) -> bool:
 class Predictor:
     """Runs a token-classification model over `Windows` with dynamic padding."""
 
-    def __init__(self, model: Any, pad_token_id: int, *, max_rows: int | None, max_tokens: int | None, runtime: Runtime = RUNTIMES["torch"]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        pad_token_id: int,
+        *,
+        max_rows: int | None,
+        max_tokens: int | None,
+        runtime: Runtime = RUNTIMES["torch"],
+    ) -> None:
         self.model = model
         self.device = model.device  # transformers models, and the ONNX Runtime wrapper
         default_rows, default_tokens = runtime.batch_limits(self.device.type)
@@ -96,7 +104,10 @@ class Predictor:
         """The batch's (rows, longest, labels) float32 logits, or probabilities with `softmax`."""
         import torch
 
-        inputs = {"input_ids": batch.pad(windows.input_ids, self.pad_token_id), "attention_mask": batch.mask.astype(np.int64)}
+        inputs = {
+            "input_ids": batch.pad(windows.input_ids, self.pad_token_id),
+            "attention_mask": batch.mask.astype(np.int64),
+        }
         for name, flat in windows.model_inputs.items():
             inputs[name] = batch.pad(flat, 0)
         tensors = {name: torch.from_numpy(array).to(self.device, non_blocking=True) for name, array in inputs.items()}

@@ -41,13 +41,16 @@ class TransformersEngine(Engine):
         validate_stride(settings, self.info)
         self.encoder = chunking.WindowEncoder(self.tokenizer, self.info, self.stride)
         self.aggregator = Aggregator(
-            self.tokenizer, self.info.labels, settings.aggregation_strategy, settings.ignore_labels, settings.word_boundaries
+            self.tokenizer,
+            self.info.labels,
+            settings.aggregation_strategy,
+            settings.ignore_labels,
+            settings.word_boundaries,
         )
         pipeline_words = settings.word_boundaries is WordBoundaries.PIPELINE
         if pipeline_words and settings.aggregation_strategy.uses_words and not self.aggregator.word_aware:
             logger.info(
-                "sparkner: tokenizer of %s has no subword prefix; words for %r use the pipeline's "
-                "whitespace heuristic",
+                "sparkner: tokenizer of %s has no subword prefix; words for %r use the pipeline's whitespace heuristic",
                 settings.model,
                 settings.aggregation_strategy.value,
             )
@@ -69,7 +72,11 @@ class TransformersEngine(Engine):
             self._loaded = model
             pad = self.tokenizer.pad_token_id
             self._predictor = Predictor(
-                model, pad if pad is not None else 0, max_rows=settings.batch_size, max_tokens=settings.max_batch_tokens, runtime=runtime
+                model,
+                pad if pad is not None else 0,
+                max_rows=settings.batch_size,
+                max_tokens=settings.max_batch_tokens,
+                runtime=runtime,
             )
         return self._predictor
 
@@ -121,7 +128,9 @@ class TransformersEngine(Engine):
             by_text: list[list[Entity]] = [[] for _ in texts]
             for text, found in zip(windows.row_text, per_window):
                 by_text[text].extend(found)
-            entities = [merge_overlapping(found) if count > 1 else found for found, count in zip(by_text, windows_per_text)]
+            entities = [
+                merge_overlapping(found) if count > 1 else found for found, count in zip(by_text, windows_per_text)
+            ]
         if self.settings.word_boundaries is WordBoundaries.PIPELINE:  # text mode never makes an empty span
             entities = [without_empty_spans(found) for found in entities]
         return list(map(TextResult, entities, tokens_per_text.tolist(), windows_per_text.tolist()))

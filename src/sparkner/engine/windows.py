@@ -22,7 +22,7 @@ import numpy as np
 
 from sparkner.engine.wordpiece import WordPieceOffsets
 from sparkner.engine.words import TextLayout
-from sparkner.sources.loading import TokenizerInfo
+from sparkner.sources.loading import TokenizerInfo, model_input_names
 
 
 @dataclass
@@ -75,13 +75,6 @@ def _flat(nested: list[list[Any]], count: int, dtype: Any) -> np.ndarray:
     return np.fromiter(chain.from_iterable(nested), dtype=dtype, count=count)
 
 
-def model_input_names(tokenizer: Any) -> list[str]:
-    """The tensors the model is fed: `input_ids`, `attention_mask`, then the tokenizer's other
-    model inputs (`token_type_ids`), which `encode_windows` flattens into `model_inputs`."""
-    extra = [name for name in tokenizer.model_input_names if name not in ("input_ids", "attention_mask")]
-    return ["input_ids", "attention_mask", *extra]
-
-
 class WindowEncoder:
     """Cuts texts into this engine's windows straight from the tokenizer's Rust backend.
 
@@ -122,7 +115,9 @@ class WindowEncoder:
             or _trims_each_window(spec.get("post_processor"))
         )
         if self.backend_cuts:
-            backend.enable_truncation(info.window, stride=stride, strategy="longest_first", direction=tokenizer.truncation_side)
+            backend.enable_truncation(
+                info.window, stride=stride, strategy="longest_first", direction=tokenizer.truncation_side
+            )
         else:
             backend.no_truncation()
         self.backend = backend
@@ -184,7 +179,9 @@ class WindowEncoder:
         np.cumsum(lengths, out=row_start[1:])
         special = _specials(self._runs(lengths - self.leading - self.trailing))
         extra = {name: np.full(len(ids), self.type_id, dtype=np.int64) for name in self.type_inputs}
-        return Windows(np.arange(len(lengths)), np.zeros(len(lengths), dtype=np.int64), row_start, ids, extra, offsets, special)
+        return Windows(
+            np.arange(len(lengths)), np.zeros(len(lengths), dtype=np.int64), row_start, ids, extra, offsets, special
+        )
 
     def _runs(self, taken: np.ndarray) -> np.ndarray:
         """Each window's three run lengths, flat: its leading specials, `taken` text tokens, its trailing specials."""
@@ -192,7 +189,9 @@ class WindowEncoder:
 
     def _from_backend_windows(self, encodings: list[Any]) -> Windows:
         rows = [window for encoding in encodings for window in (encoding, *encoding.overflowing)]
-        per_text = np.fromiter((1 + len(encoding.overflowing) for encoding in encodings), dtype=np.int64, count=len(encodings))
+        per_text = np.fromiter(
+            (1 + len(encoding.overflowing) for encoding in encodings), dtype=np.int64, count=len(encodings)
+        )
         lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
         row_start = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(lengths, out=row_start[1:])

@@ -58,7 +58,11 @@ class WordPieceOffsets:
     def for_backend(cls, backend: Any, spec: dict[str, Any]) -> WordPieceOffsets | None:
         """The helper for a BERT tokenizer (with tokenizers' `encode_batch_fast`, ≥ 0.21), else None;
         `spec` is the backend's JSON, parsed."""
-        normalizer, pre_tokenizer, model = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}, spec.get("model") or {}
+        normalizer, pre_tokenizer, model = (
+            spec.get("normalizer") or {},
+            spec.get("pre_tokenizer") or {},
+            spec.get("model") or {},
+        )
         if (
             normalizer.get("type") != "BertNormalizer"
             or pre_tokenizer.get("type") != "BertPreTokenizer"
@@ -155,10 +159,16 @@ class WordPieceOffsets:
         same = {1: words.WORD, 2: words.SPACE, 3: words.ALONE}.get(pieces) == character_class
         return character_class if same else character_class | UNUSUAL
 
-    def _from_tokenizer(self, texts: list[str], which: np.ndarray, offsets: np.ndarray, token_start: np.ndarray, per_text: np.ndarray) -> None:
+    def _from_tokenizer(
+        self, texts: list[str], which: np.ndarray, offsets: np.ndarray, token_start: np.ndarray, per_text: np.ndarray
+    ) -> None:
         """The tokenizer's own offsets for the texts `which`, written in place."""
         encodings = self.backend.encode_batch([texts[i] for i in which.tolist()], add_special_tokens=False)
         for i, encoding in zip(which.tolist(), encodings):
             if len(encoding) != per_text[i]:
-                raise RuntimeError(f"sparkner: text {i} came to {len(encoding)} tokens with offsets, {per_text[i]} without")
-            offsets[token_start[i] : token_start[i] + per_text[i]] = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+                raise RuntimeError(
+                    f"sparkner: text {i} came to {len(encoding)} tokens with offsets, {per_text[i]} without"
+                )
+            offsets[token_start[i] : token_start[i] + per_text[i]] = np.array(encoding.offsets, dtype=np.int64).reshape(
+                -1, 2
+            )

@@ -127,7 +127,11 @@ class TextLayout:
         begin, finish = self.base[text] + start, self.base[text] + end
         # Most tokens already begin and end on a non-space character: only the others are searched.
         last = self.size - 1
-        trimmed = (begin < finish) & (self.classes[np.minimum(begin, last)] != SPACE) & (self.classes[np.clip(finish - 1, 0, last)] != SPACE)
+        trimmed = (
+            (begin < finish)
+            & (self.classes[np.minimum(begin, last)] != SPACE)
+            & (self.classes[np.clip(finish - 1, 0, last)] != SPACE)
+        )
         if trimmed.all():
             return start, end
         todo = np.flatnonzero(~trimmed)

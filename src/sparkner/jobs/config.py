@@ -97,7 +97,9 @@ def read_config_file(path: str) -> dict[str, Any]:
         raise JobError(f"config file {path!r} must hold a mapping of settings")
     settings = {key.replace("-", "_"): value for key, value in data.items()}
     if "token" in settings:
-        raise JobError(f"config file {path!r} holds a token; put it in its own file and give hf_token_file (or set HF_TOKEN)")
+        raise JobError(
+            f"config file {path!r} holds a token; put it in its own file and give hf_token_file (or set HF_TOKEN)"
+        )
     known = sorted(JOB_FIELDS | CONFIG_FILE_KEYS | {name for name, declared in OPTIONS.items() if not declared.secret})
     for key in settings:
         if key not in known:
@@ -147,7 +149,10 @@ def parse_trigger(text: str) -> dict[str, Any]:
         interval = text.removeprefix("processing-time=").strip()
         if interval:
             return {"processingTime": interval}
-    raise JobError(f"--trigger {text!r} is not one of available-now, once, processing-time=<interval> (e.g. processing-time='30 seconds')")
+    raise JobError(
+        f"--trigger {text!r} is not one of available-now, once, processing-time=<interval> (e.g. processing-time='30 "
+        "seconds')"
+    )
 
 
 def check_stream(config: JobConfig) -> None:

@@ -62,7 +62,14 @@ def progress_text(rows: int, total: int, tokens: int, elapsed: float, running_ta
 class ProgressLine(threading.Thread):
     """Shows `counters` against `total` rows until `stop()`: a tqdm bar on a terminal, log lines otherwise."""
 
-    def __init__(self, spark: SparkSession, counters: Counters, total: int, log_interval: float | None = None, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        spark: SparkSession,
+        counters: Counters,
+        total: int,
+        log_interval: float | None = None,
+        stream: TextIO | None = None,
+    ) -> None:
         super().__init__(name="sparkner-progress", daemon=True)
         self.counters = counters
         self.total = total
@@ -78,7 +85,13 @@ class ProgressLine(threading.Thread):
         return sum(stage.numActiveTasks for stage in stages if stage is not None)
 
     def snapshot(self) -> str:
-        return progress_text(self.counters.rows.value, self.total, self.counters.tokens.value, time.time() - self.started, self.running_tasks())
+        return progress_text(
+            self.counters.rows.value,
+            self.total,
+            self.counters.tokens.value,
+            time.time() - self.started,
+            self.running_tasks(),
+        )
 
     def run(self) -> None:
         if self.terminal:
@@ -103,4 +116,9 @@ class ProgressLine(threading.Thread):
         self.stopped.set()
         self.join(timeout=2)
         if not self.terminal:
-            logger.info("progress: %s", progress_text(self.counters.rows.value, self.total, self.counters.tokens.value, time.time() - self.started))
+            logger.info(
+                "progress: %s",
+                progress_text(
+                    self.counters.rows.value, self.total, self.counters.tokens.value, time.time() - self.started
+                ),
+            )

@@ -69,7 +69,9 @@ def checked_input(df: DataFrame, config: JobConfig) -> DataFrame:
     if config.input_format == "text" and not config.input_table and config.text_col not in df.columns:
         df = df.withColumnRenamed("value", config.text_col)
     if config.text_col not in df.columns:
-        raise JobError(f"input has no text column {config.text_col!r}; its columns are {', '.join(df.columns)} (use --text-col)")
+        raise JobError(
+            f"input has no text column {config.text_col!r}; its columns are {', '.join(df.columns)} (use --text-col)"
+        )
     text_type = df.schema[config.text_col].dataType
     if isinstance(text_type, (ArrayType, MapType, StructType)):
         raise JobError(
@@ -77,7 +79,9 @@ def checked_input(df: DataFrame, config: JobConfig) -> DataFrame:
             "point --text-col at a string column (or write one, e.g. concat_ws(' ', col), before the job)"
         )
     if not isinstance(text_type, StringType):
-        logger.info("text column %r is %s; reading it as text (CAST AS STRING)", config.text_col, text_type.simpleString())
+        logger.info(
+            "text column %r is %s; reading it as text (CAST AS STRING)", config.text_col, text_type.simpleString()
+        )
         df = df.withColumn(config.text_col, F.col(config.text_col).cast("string"))
     if config.gold_col and config.gold_col not in df.columns:
         raise JobError(f"input has no gold column {config.gold_col!r}; its columns are {', '.join(df.columns)}")
@@ -139,7 +143,9 @@ def shape_output(result: DataFrame, config: JobConfig, settings: Settings) -> Da
         kept = [name for name in result.columns if name != NER_COLUMN]
         return result.select(*kept, F.col(f"{NER_COLUMN}.entities").alias("entities"), *error)
     exploded = result.select(*others, *error, F.explode_outer(f"{NER_COLUMN}.entities").alias("entity"))
-    return exploded.select(*others, *[F.col(f"entity.{name}").alias(name) for name in fields], *[F.col("error")] if error else [])
+    return exploded.select(
+        *others, *[F.col(f"entity.{name}").alias(name) for name in fields], *[F.col("error")] if error else []
+    )
 
 
 def write(df: DataFrame, config: JobConfig, mode: str) -> None:
@@ -170,7 +176,12 @@ def load_model_everywhere(spark: SparkSession, settings: Settings) -> float:
 
 
 def run_job(
-    spark: SparkSession, config: JobConfig, settings: Settings, *, command_started: float | None = None, progress: JobProgress | None = None
+    spark: SparkSession,
+    config: JobConfig,
+    settings: Settings,
+    *,
+    command_started: float | None = None,
+    progress: JobProgress | None = None,
 ) -> RunSummary:
     """Run the job with `settings` already validated on the driver (see `cli.main`); `progress` hears of
     each committed chunk (what a stopped run keeps)."""
@@ -187,7 +198,13 @@ def run_job(
     if config.mode == "incremental" and config.chunk_rows != 0:
         chunks = max(1, math.ceil(rows_total / (config.chunk_rows or DEFAULT_CHUNK_ROWS)))
     summary = RunSummary.begin(
-        settings.model, config.requested_model(settings), config.mode, target, command_started, started, rows_skipped_existing=skipped
+        settings.model,
+        config.requested_model(settings),
+        config.mode,
+        target,
+        command_started,
+        started,
+        rows_skipped_existing=skipped,
     )
     if config.mode == "incremental" and rows_total == 0:
         summary.note = f"nothing new: all {skipped:,} ids are already in the output; no model loaded, nothing written"
@@ -236,7 +253,9 @@ def run_job(
     return summary
 
 
-def rows_to_do(source: DataFrame, existing: DataFrame | None, config: JobConfig, target: str | None) -> tuple[DataFrame, int, int]:
+def rows_to_do(
+    source: DataFrame, existing: DataFrame | None, config: JobConfig, target: str | None
+) -> tuple[DataFrame, int, int]:
     """The rows to classify, how many, and (incremental mode) how many were skipped as already done."""
     if config.mode != "incremental":
         return source, source.count(), 0

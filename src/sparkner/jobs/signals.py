@@ -49,7 +49,8 @@ class JobProgress:
         if config.mode == "incremental":
             if self.chunks_written:
                 return (
-                    f"{self.chunks_written} of {self.chunks} chunks ({self.rows_written:,} rows) were committed and kept; "
+                    f"{self.chunks_written} of {self.chunks} chunks ({self.rows_written:,} rows) were committed and "
+                    "kept; "
                     f"{resume} (incremental mode skips the ids already written)"
                 )
             return f"no chunk was committed yet; {resume} (incremental mode skips the ids already written)"

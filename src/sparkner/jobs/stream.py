@@ -52,13 +52,18 @@ def infer_schema(spark: SparkSession, config: JobConfig, modified_after: float |
         reader = reader.option("mergeSchema", "true")
     if modified_after is not None:
         zone = ZoneInfo(spark.conf.get("spark.sql.session.timeZone"))
-        reader = reader.option("modifiedAfter", datetime.datetime.fromtimestamp(modified_after, zone).strftime("%Y-%m-%dT%H:%M:%S"))
+        reader = reader.option(
+            "modifiedAfter", datetime.datetime.fromtimestamp(modified_after, zone).strftime("%Y-%m-%dT%H:%M:%S")
+        )
     try:
         schema = reader.load(config.input).schema
     except Exception as error:  # noqa: BLE001 - no (new) files, unreadable files
         if modified_after is not None:
             return None
-        raise JobError(f"cannot read the schema of input {config.input!r} as {config.input_format} ({first_line(error)}); give --schema") from None
+        raise JobError(
+            f"cannot read the schema of input {config.input!r} as {config.input_format} ({first_line(error)}); give "
+            "--schema"
+        ) from None
     return schema if schema.fields else None
 
 
@@ -85,7 +90,10 @@ def stream_schema(spark: SparkSession, config: JobConfig, started: float) -> Str
     if record is None or not record.exists():
         schema = infer_schema(spark, config)
         if record is None:
-            logger.info("checkpoint %s is not a local path: the input schema is read from the files on every run", config.checkpoint)
+            logger.info(
+                "checkpoint %s is not a local path: the input schema is read from the files on every run",
+                config.checkpoint,
+            )
             return schema
     else:
         state = json.loads(record.read_text())
@@ -94,8 +102,10 @@ def stream_schema(spark: SparkSession, config: JobConfig, started: float) -> Str
         changes = schema_changes(schema, newer, config) if newer is not None else []
         if changes:
             raise JobError(
-                f"the input's schema changed since this stream started ({'; '.join(changes)}); write such files to another "
-                "folder with their own --checkpoint and --output, or pass --schema to read every file with one schema of your "
+                f"the input's schema changed since this stream started ({'; '.join(changes)}); write such files to "
+                "another "
+                "folder with their own --checkpoint and --output, or pass --schema to read every file with one schema "
+                "of your "
                 f"choice (this stream's: {schema.simpleString()})"
             )
     record.parent.mkdir(parents=True, exist_ok=True)
@@ -125,12 +135,19 @@ class TableBatchWriter:
         spark = batch.sparkSession
         if config.output_format == "delta":
             # Delta skips a write whose (txnAppId, txnVersion) it has already committed.
-            writer = batch.write.format("delta").mode("append").option("txnAppId", config.checkpoint).option("txnVersion", batch_id)
+            writer = (
+                batch.write.format("delta")
+                .mode("append")
+                .option("txnAppId", config.checkpoint)
+                .option("txnVersion", batch_id)
+            )
             writer.partitionBy(*config.partition_by or []).saveAsTable(config.output_table)
             return
         rows = batch.withColumn(BATCH_COLUMN, F.lit(batch_id))
         if not spark.catalog.tableExists(config.output_table):
-            rows.write.format(config.output_format).partitionBy(BATCH_COLUMN, *config.partition_by or []).saveAsTable(config.output_table)
+            rows.write.format(config.output_format).partitionBy(BATCH_COLUMN, *config.partition_by or []).saveAsTable(
+                config.output_table
+            )
             return
         # Overwriting the static partition of this batch id replaces exactly what an earlier attempt wrote.
         columns = ", ".join(f"`{name}`" for name in spark.table(config.output_table).columns if name != BATCH_COLUMN)
@@ -149,7 +166,9 @@ def progress_dict(progress: Any) -> dict[str, Any]:
 def micro_batch(progress: dict[str, Any], tokens: int | None) -> dict[str, Any]:
     """One micro-batch's entry in the run summary."""
     rows_out = (progress.get("sink") or {}).get("numOutputRows", -1)
-    backlog = {key: value for source in progress.get("sources") or [] for key, value in (source.get("metrics") or {}).items()}
+    backlog = {
+        key: value for source in progress.get("sources") or [] for key, value in (source.get("metrics") or {}).items()
+    }
     batch = {
         "batch_id": progress["batchId"],
         "rows": progress["numInputRows"],
@@ -185,7 +204,11 @@ class MicroBatchLog(StreamingQueryListener):
         batch = micro_batch(progress, tokens)
         logger.info(
             "micro-batch %d: %s rows, %s tokens in %.1f s (%.0f rows/s)%s",
-            batch["batch_id"], f"{batch['rows']:,}", f"{tokens:,}", batch["seconds"], batch["rows"] / max(batch["seconds"], 1e-3),
+            batch["batch_id"],
+            f"{batch['rows']:,}",
+            f"{tokens:,}",
+            batch["seconds"],
+            batch["rows"] / max(batch["seconds"], 1e-3),
             f", backlog {batch['backlog']}" if "backlog" in batch else "",
         )
         if self.on_batch is not None:
@@ -215,7 +238,13 @@ def start_query(output: DataFrame, config: JobConfig) -> StreamingQuery:
 
 
 def run_stream(
-    spark: SparkSession, config: JobConfig, settings: Settings, *, command_started: float | None = None, progress: JobProgress | None = None, on_batch: Any = None
+    spark: SparkSession,
+    config: JobConfig,
+    settings: Settings,
+    *,
+    command_started: float | None = None,
+    progress: JobProgress | None = None,
+    on_batch: Any = None,
 ) -> RunSummary:
     """Run the stream until its trigger ends it (available-now, once) or a signal stops it; `on_batch`
     gets the summary after each micro-batch (the job writes it out)."""
@@ -223,7 +252,9 @@ def run_stream(
     started = time.time()
     command_started = command_started or started
     output = config.output_table or config.output
-    summary = RunSummary.begin(settings.model, config.requested_model(settings), "stream", output, command_started, started)
+    summary = RunSummary.begin(
+        settings.model, config.requested_model(settings), "stream", output, command_started, started
+    )
     counters = Counters.create(spark)
     # Spread each micro-batch over the task slots: one new file is otherwise one task on one core.
     source = stream_input(spark, config, started).repartition(max(1, spark.sparkContext.defaultParallelism))

@@ -41,10 +41,21 @@ class RunSummary:
     quality: list[dict[str, Any]] | None = None  # span metrics against --gold-col (sparkner.evaluate's rows)
 
     @classmethod
-    def begin(cls, model: str, model_requested: str | None, mode: str, output: str | None, command_started: float, started: float, **counts: Any) -> RunSummary:
+    def begin(
+        cls,
+        model: str,
+        model_requested: str | None,
+        mode: str,
+        output: str | None,
+        command_started: float,
+        started: float,
+        **counts: Any,
+    ) -> RunSummary:
         """A run's summary as its work starts: `startup_seconds` from the command's start until now (`started`)."""
         summary = cls(model=model, model_requested=model_requested, mode=mode, output=output, **counts)
-        summary.started_at = datetime.datetime.fromtimestamp(command_started, datetime.timezone.utc).isoformat(timespec="seconds")
+        summary.started_at = datetime.datetime.fromtimestamp(command_started, datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        )
         summary.startup_seconds = round(started - command_started, 3)
         return summary
 
@@ -76,11 +87,21 @@ class RunSummary:
     def add_examples(self, result: DataFrame, config: Any, ner_col: str, limit: int) -> None:
         label = _label_field(result, ner_col)
         keys = [config.id_col] if config.id_col else []
-        rows = result.select(*keys, F.explode(f"{ner_col}.entities").alias("e")).limit(limit - len(self.examples)).collect()
+        rows = (
+            result.select(*keys, F.explode(f"{ner_col}.entities").alias("e"))
+            .limit(limit - len(self.examples))
+            .collect()
+        )
         for row in rows:
             entity = row["e"]
             example = {"id": row[config.id_col]} if config.id_col else {}
-            example.update(label=entity[label], word=entity["word"], score=entity["score"], start=entity["start"], end=entity["end"])
+            example.update(
+                label=entity[label],
+                word=entity["word"],
+                score=entity["score"],
+                start=entity["start"],
+                end=entity["end"],
+            )
             self.examples.append(example)
 
     def add_micro_batch(self, batch: dict[str, Any]) -> None:

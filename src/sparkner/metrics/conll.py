@@ -30,7 +30,7 @@ class Sentence:
         return spans
 
 
-def read_conll(path: str | Path, *, tag_column: int = -1) -> Iterator[Sentence]:
+def read_conll_file(path: str | Path, *, tag_column: int = -1) -> Iterator[Sentence]:
     """Sentences of a CoNLL file: whitespace-separated columns, blank lines between
     sentences, `-DOCSTART-` lines skipped; `tag_column` picks the IOB2 tag."""
     with open(path, encoding="utf-8") as handle:

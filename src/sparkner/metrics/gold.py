@@ -33,7 +33,11 @@ def read_conll(spark: Any, path: str, *, unit: str = "sentence", tag_column: int
             rows = []
             for content, file in zip(batch["value"], batch["file"]):
                 name = file.rsplit("/", 1)[-1]
-                units = (s for document in parse_conll(content.splitlines(), tag_column=tag_column) for s in ([joined(document)] if unit == "document" else document))
+                units = (
+                    s
+                    for document in parse_conll(content.splitlines(), tag_column=tag_column)
+                    for s in ([joined(document)] if unit == "document" else document)
+                )
                 for n, sentence in enumerate(units):
                     spans = [{"start": s, "end": e, "label": k} for s, e, k in gold_spans(sentence)]
                     rows.append({"id": f"{name}:{n}", "text": sentence.text, "gold": spans})

@@ -23,7 +23,9 @@ import pandas as pd
 Span = tuple[int, int, str]  # (start, end, label)
 MODES = ("exact", "overlap")
 METRIC_COLUMNS = ("label", "precision", "recall", "f1", "support", "predicted", "true_positives")
-METRICS_SCHEMA = "label string, precision double, recall double, f1 double, support long, predicted long, true_positives long"
+METRICS_SCHEMA = (
+    "label string, precision double, recall double, f1 double, support long, predicted long, true_positives long"
+)
 COUNTS_TYPE = "array<struct<label:string, predicted:long, gold:long, true_positives:long>>"
 
 
@@ -101,8 +103,15 @@ def metrics_rows(counts: Mapping[str, LabelCounts]) -> list[dict[str, Any]]:
         c = counts[label]
         precision, recall = _ratio(c.true_positives, c.predicted), _ratio(c.true_positives, c.gold)
         rows.append(
-            {"label": label, "precision": precision, "recall": recall, "f1": _f1(precision, recall),
-             "support": c.gold, "predicted": c.predicted, "true_positives": c.true_positives}
+            {
+                "label": label,
+                "precision": precision,
+                "recall": recall,
+                "f1": _f1(precision, recall),
+                "support": c.gold,
+                "predicted": c.predicted,
+                "true_positives": c.true_positives,
+            }
         )
     predicted = sum(c.predicted for c in counts.values())
     gold = sum(c.gold for c in counts.values())
@@ -112,7 +121,9 @@ def metrics_rows(counts: Mapping[str, LabelCounts]) -> list[dict[str, Any]]:
     rows.append({"label": "micro avg", "precision": micro_p, "recall": micro_r, "f1": _f1(micro_p, micro_r), **totals})
     per_label = rows[:-1]
     mean = (lambda key: sum(r[key] for r in per_label) / len(per_label)) if per_label else (lambda key: 0.0)
-    rows.append({"label": "macro avg", "precision": mean("precision"), "recall": mean("recall"), "f1": mean("f1"), **totals})
+    rows.append(
+        {"label": "macro avg", "precision": mean("precision"), "recall": mean("recall"), "f1": mean("f1"), **totals}
+    )
     return rows
 
 
@@ -152,7 +163,9 @@ def label_counts(
         raise ValueError(f"ignore_labels must be a list of labels, got the string {ignore_labels!r}")
     for column, role in ((predictions, "predictions"), (gold, "gold")):
         if column not in df.columns:
-            raise ValueError(f"{role} column {column!r} is not in the DataFrame; its columns are {', '.join(df.columns)}")
+            raise ValueError(
+                f"{role} column {column!r} is not in the DataFrame; its columns are {', '.join(df.columns)}"
+            )
     predicted_label, has_index = _span_fields(df.schema[predictions].dataType, predictions, "predictions")
     gold_label, _ = _span_fields(df.schema[gold].dataType, gold, "gold")
     counts_udf = _counts_udf(mode, dict(label_map or {}), frozenset(ignore_labels or ()), has_index)
@@ -166,10 +179,14 @@ def label_counts(
         return [F.transform(array, field_of(name)) for name in names]
 
     index = [] if has_index else [F.lit(None).cast("array<int>")]
-    counted = df.select(counts_udf(*fields(predictions, predicted_label, has_index), *index, *fields(gold, gold_label)).alias("c"))
+    counted = df.select(
+        counts_udf(*fields(predictions, predicted_label, has_index), *index, *fields(gold, gold_label)).alias("c")
+    )
     exploded = counted.select(F.explode("c").alias("c")).select("c.*")
     return exploded.groupBy("label").agg(
-        F.sum("predicted").alias("predicted"), F.sum("gold").alias("gold"), F.sum("true_positives").alias("true_positives")
+        F.sum("predicted").alias("predicted"),
+        F.sum("gold").alias("gold"),
+        F.sum("true_positives").alias("true_positives"),
     )
 
 
@@ -182,14 +199,31 @@ def _counts_udf(mode: str, label_map: dict[str, str], ignored: frozenset[str], h
         return [(int(s), int(e), str(label)) for s, e, label in zip(starts, ends, labels) if label is not None]
 
     def count(
-        p_start: pd.Series, p_end: pd.Series, p_label: pd.Series, p_index: pd.Series, g_start: pd.Series, g_end: pd.Series, g_label: pd.Series
+        p_start: pd.Series,
+        p_end: pd.Series,
+        p_label: pd.Series,
+        p_index: pd.Series,
+        g_start: pd.Series,
+        g_end: pd.Series,
+        g_label: pd.Series,
     ) -> pd.Series:
         out = []
         for row in zip(p_start, p_end, p_label, p_index, g_start, g_end, g_label):
-            predicted = tag_spans(row[0], row[1], row[2], row[3]) if has_index and row[0] is not None else spans(row[0], row[1], row[2])
+            predicted = (
+                tag_spans(row[0], row[1], row[2], row[3])
+                if has_index and row[0] is not None
+                else spans(row[0], row[1], row[2])
+            )
             gold = [(s, e, label_map.get(label, label)) for s, e, label in spans(row[4], row[5], row[6])]
-            counts = row_counts([p for p in predicted if p[2] not in ignored], [g for g in gold if g[2] not in ignored], mode)
-            out.append([{"label": label, "predicted": c[0], "gold": c[1], "true_positives": c[2]} for label, c in counts.items()])
+            counts = row_counts(
+                [p for p in predicted if p[2] not in ignored], [g for g in gold if g[2] not in ignored], mode
+            )
+            out.append(
+                [
+                    {"label": label, "predicted": c[0], "gold": c[1], "true_positives": c[2]}
+                    for label, c in counts.items()
+                ]
+            )
         return pd.Series(out, dtype=object)
 
     return pandas_udf(count, returnType=COUNTS_TYPE)  # type: ignore[call-overload]
@@ -197,14 +231,19 @@ def _counts_udf(mode: str, label_map: dict[str, str], ignored: frozenset[str], h
 
 def collect_counts(counts_df: Any) -> dict[str, LabelCounts]:
     """The per-label sums (one small row per label) on the driver."""
-    return {row["label"]: LabelCounts(int(row["predicted"]), int(row["gold"]), int(row["true_positives"])) for row in counts_df.collect()}
+    return {
+        row["label"]: LabelCounts(int(row["predicted"]), int(row["gold"]), int(row["true_positives"]))
+        for row in counts_df.collect()
+    }
 
 
 def add_counts(total: dict[str, LabelCounts], more: Mapping[str, LabelCounts]) -> dict[str, LabelCounts]:
     merged = dict(total)
     for label, c in more.items():
         before = merged.get(label, LabelCounts())
-        merged[label] = LabelCounts(before.predicted + c.predicted, before.gold + c.gold, before.true_positives + c.true_positives)
+        merged[label] = LabelCounts(
+            before.predicted + c.predicted, before.gold + c.gold, before.true_positives + c.true_positives
+        )
     return merged
 
 
@@ -227,5 +266,7 @@ def evaluate(
     labels; `ignore_labels` drops labels on both sides. Columns: `label, precision, recall, f1,
     support, predicted, true_positives`; rows: each label, then `micro avg` and `macro avg`.
     """
-    counts = collect_counts(label_counts(df, predictions, gold, mode=mode, label_map=label_map, ignore_labels=ignore_labels))
+    counts = collect_counts(
+        label_counts(df, predictions, gold, mode=mode, label_map=label_map, ignore_labels=ignore_labels)
+    )
     return df.sparkSession.createDataFrame(metrics_rows(counts), METRICS_SCHEMA)

@@ -35,7 +35,9 @@ def result_type(aggregation_strategy: Any = "first") -> Any:
 
     from sparkner.spark.schema import entity_schema
 
-    return StructType([StructField("entities", entity_schema(aggregation_strategy)), StructField("error", StringType())])
+    return StructType(
+        [StructField("entities", entity_schema(aggregation_strategy)), StructField("error", StringType())]
+    )
 
 
 def signature(aggregation_strategy: Any = "first") -> Any:
@@ -54,8 +56,14 @@ def signature(aggregation_strategy: Any = "first") -> Any:
     )
 
 
-def log_model(model: str, name: str, *, registered_model_name: str | None = None, pip_requirements: list[str] | None = None,
-              **options: Any) -> Any:
+def log_model(
+    model: str,
+    name: str,
+    *,
+    registered_model_name: str | None = None,
+    pip_requirements: list[str] | None = None,
+    **options: Any,
+) -> Any:
     """Log `model` (a Hub-format folder or an MLflow model URI) with sparkner `options` as an MLflow pyfunc.
 
     `mlflow.pyfunc.load_model(uri).predict(pandas_df)` then returns the entities with spans, and
@@ -85,7 +93,12 @@ def log_model(model: str, name: str, *, registered_model_name: str | None = None
     if pip_requirements is None:
         import transformers
 
-        pip_requirements = [f"sparkner=={__version__}", f"transformers=={transformers.__version__}", "torch", f"mlflow-skinny=={mlflow.__version__}"]
+        pip_requirements = [
+            f"sparkner=={__version__}",
+            f"transformers=={transformers.__version__}",
+            "torch",
+            f"mlflow-skinny=={mlflow.__version__}",
+        ]
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=SparknerModel(),

@@ -26,7 +26,9 @@ def options_table(group: str) -> str:
 
 def readme_blocks() -> dict[str, str]:
     """Each group's table between its README markers `<!-- options:GROUP -->` and `<!-- /options:GROUP -->`."""
-    return {group: f"<!-- options:{group} -->\n{options_table(group)}\n<!-- /options:{group} -->" for group in GROUP_TITLES}
+    return {
+        group: f"<!-- options:{group} -->\n{options_table(group)}\n<!-- /options:{group} -->" for group in GROUP_TITLES
+    }
 
 
 def update_readme(path: str) -> bool:

@@ -61,7 +61,9 @@ RUNTIMES: dict[str, Runtime] = {
 }
 
 # Every dtype some runtime runs (None aside), in the table's order: the `dtype` option's choices.
-DTYPES: tuple[str, ...] = tuple(dict.fromkeys(d for runtime in RUNTIMES.values() for d in runtime.dtypes if d is not None))
+DTYPES: tuple[str, ...] = tuple(
+    dict.fromkeys(d for runtime in RUNTIMES.values() for d in runtime.dtypes if d is not None)
+)
 
 # Half precision has no fast matrix kernels on the CPUs measured so far (docs/benchmarks.md).
 HALF_PRECISION = ("float16", "bfloat16")

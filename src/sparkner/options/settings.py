@@ -90,7 +90,9 @@ def _enum_parser(kind: type[enum.Enum], name: str, hint: str = "") -> Callable[[
 parse_strategy = _enum_parser(AggregationStrategy, "aggregation_strategy")
 parse_word_boundaries = _enum_parser(WordBoundaries, "word_boundaries")
 parse_on_error = _enum_parser(
-    OnError, "on_error", " ('null' gives a null result and an error message for a text that fails, instead of failing the task)"
+    OnError,
+    "on_error",
+    " ('null' gives a null result and an error message for a text that fails, instead of failing the task)",
 )
 
 
@@ -100,8 +102,7 @@ def parse_ignore_labels(value: Any) -> tuple[str, ...]:
         return DEFAULT_IGNORE_LABELS
     if isinstance(value, str):
         raise ValueError(
-            f"ignore_labels must be a list of label strings such as ['O'], got the string {value!r}; "
-            f"write [{value!r}]"
+            f"ignore_labels must be a list of label strings such as ['O'], got the string {value!r}; write [{value!r}]"
         )
     if not isinstance(value, Sequence) and not isinstance(value, (set, frozenset)):
         raise ValueError(f"ignore_labels must be a list of label strings such as ['O'], got {value!r}")
@@ -124,7 +125,8 @@ def parse_stride(value: Any) -> int | None:
 
 
 def parse_backend(value: Any) -> str:
-    """'auto' is resolved against the model in `sources.settings.build_settings` (see `sources.locations.default_backend`)."""
+    """'auto' is resolved against the model in `sources.settings.build_settings`
+    (see `sources.locations.default_backend`)."""
     if isinstance(value, Backend):
         return value.value
     name = value.lower() if isinstance(value, str) else None
@@ -286,7 +288,7 @@ class Settings:
         parse_word_boundaries,
         "`text`: words split at whitespace and punctuation of the text itself, for every tokenizer; spans never "
         "start or end with whitespace and `word` is `text[start:end]`. `pipeline`: the pipeline's own rules and "
-        "`word` as the tokenizer decodes it (with `aggregation_strategy=\"simple\"`: the hosted API's answers).",
+        '`word` as the tokenizer decodes it (with `aggregation_strategy="simple"`: the hosted API\'s answers).',
         "task",
         choices=tuple(w.value for w in WordBoundaries),
         in_parameters=True,
@@ -295,20 +297,25 @@ class Settings:
         None,
         parse_ignore_labels,
         "labels dropped from the output (compared with `entity_group` after grouping, with `entity` for `none`); "
-        "default `[\"O\"]`",
+        'default `["O"]`',
         "task",
         in_parameters=True,
         cli_type=comma_list,
     )
     stride: int | None = option(
-        None, parse_stride, "tokens shared by consecutive windows of a long text (see Long texts)", "task", in_parameters=True, cli_type=int
+        None,
+        parse_stride,
+        "tokens shared by consecutive windows of a long text (see Long texts)",
+        "task",
+        in_parameters=True,
+        cli_type=int,
     )
     # The engine.
     device: str | None = option(
         None,
         parse_device,
-        "`None`: the GPU Spark assigned to the task (`TaskContext.resources()[\"gpu\"]`), else `cuda:0` if CUDA is "
-        "available, else CPU. Or `\"cpu\"`, `\"cuda\"`, `\"cuda:N\"`, `\"mps\"`, an int.",
+        '`None`: the GPU Spark assigned to the task (`TaskContext.resources()["gpu"]`), else `cuda:0` if CUDA is '
+        'available, else CPU. Or `"cpu"`, `"cuda"`, `"cuda:N"`, `"mps"`, an int.',
         "engine",
     )
     runtime: str = option(
@@ -324,12 +331,16 @@ class Settings:
         parse_dtype,
         "`None` loads the model as its runtime does (for torch as transformers does, so results equal the "
         "pipeline's); `float16`/`bfloat16` for GPUs; `int8`: dynamic quantization on the CPU (opt-in, changes "
-        "scores). Softmax always runs in float32. `onnx-int8` (deprecated) means `runtime=\"onnx\", dtype=\"int8\"`.",
+        'scores). Softmax always runs in float32. `onnx-int8` (deprecated) means `runtime="onnx", dtype="int8"`.',
         "engine",
         choices=DTYPES,
     )
     batch_size: int | None = option(
-        None, _positive_int_or_none("batch_size"), "windows per model call at most (default: the runtime's, see Runtimes)", "engine", cli_type=int
+        None,
+        _positive_int_or_none("batch_size"),
+        "windows per model call at most (default: the runtime's, see Runtimes)",
+        "engine",
+        cli_type=int,
     )
     max_batch_tokens: int | None = option(
         None,
@@ -367,15 +378,24 @@ class Settings:
         cli_flag="--hf-token-file",
     )
     local_files_only: bool = option(
-        False, _flag("local_files_only"), "never contact the Hub: use the local cache or a local directory only", "loading", cli_type=None
+        False,
+        _flag("local_files_only"),
+        "never contact the Hub: use the local cache or a local directory only",
+        "loading",
+        cli_type=None,
     )
     trust_remote_code: bool = option(
-        False, _flag("trust_remote_code"), "allow a model's own Python code from the Hub (only for models you trust)", "loading", cli_type=None
+        False,
+        _flag("trust_remote_code"),
+        "allow a model's own Python code from the Hub (only for models you trust)",
+        "loading",
+        cli_type=None,
     )
     tracking_uri: str | None = option(
         None,
         _optional_text("tracking_uri"),
-        "the MLflow tracking server of a `models:/` or `runs:/` model (default: `MLFLOW_TRACKING_URI`); see Registered models",
+        "the MLflow tracking server of a `models:/` or `runs:/` model (default: `MLFLOW_TRACKING_URI`); see "
+        "Registered models",
         "loading",
     )
     registry_uri: str | None = option(
@@ -388,14 +408,21 @@ class Settings:
     model_cache_dir: str | None = option(
         None,
         _optional_text("model_cache_dir"),
-        "where each machine keeps the MLflow models it downloaded (default: `SPARKNER_CACHE_DIR`, else `~/.cache/sparkner`)",
+        "where each machine keeps the MLflow models it downloaded (default: `SPARKNER_CACHE_DIR`, else "
+        "`~/.cache/sparkner`)",
         "loading",
     )
 
     @property
     def load(self) -> LoadOptions:
         return LoadOptions(
-            self.revision, self.token, self.local_files_only, self.trust_remote_code, self.tracking_uri, self.registry_uri, self.model_cache_dir
+            self.revision,
+            self.token,
+            self.local_files_only,
+            self.trust_remote_code,
+            self.tracking_uri,
+            self.registry_uri,
+            self.model_cache_dir,
         )
 
     @property
@@ -451,7 +478,9 @@ def parse_task_parameters(parameters: Any) -> dict[str, Any]:
         except json.JSONDecodeError as error:
             raise ValueError(f"parameters is not valid JSON: {error}") from None
     if not isinstance(parameters, Mapping):
-        raise ValueError(f"parameters must be a JSON object such as {{\"aggregation_strategy\": \"first\"}}, got {parameters!r}")
+        raise ValueError(
+            f'parameters must be a JSON object such as {{"aggregation_strategy": "first"}}, got {parameters!r}'
+        )
     unknown = sorted(set(parameters) - set(TASK_PARAMETER_NAMES))
     if unknown:
         raise ValueError(f"parameters has unknown keys {unknown}; allowed: {', '.join(TASK_PARAMETER_NAMES)}")
@@ -474,7 +503,9 @@ def parse_options(model: Any, parameters: Any = None, **options: Any) -> dict[st
             raise ValueError(unknown_option_message(name, [*OPTIONS, "parameters"]))
     for name, value in parse_task_parameters(parameters).items():
         if name in options and options[name] != value:
-            raise ValueError(f"{name} is given twice, as {options[name]!r} and in parameters as {value!r}; give it once")
+            raise ValueError(
+                f"{name} is given twice, as {options[name]!r} and in parameters as {value!r}; give it once"
+            )
         options[name] = value
     values = {name: declared.parse(options.get(name, declared.default)) for name, declared in OPTIONS.items()}
     if values["dtype"] in DEPRECATED_DTYPES:
@@ -500,4 +531,6 @@ def with_task_parameters(settings: Settings, parameters: Any) -> Settings:
     """`settings` with a request's task parameters (the spec's `parameters` object) applied: pure,
     since the model was resolved when `settings` were built (what a server does per request)."""
     given = parse_task_parameters(parameters)
-    return replace(settings, **{name: OPTIONS[name].parse(value) for name, value in given.items()}) if given else settings
+    return (
+        replace(settings, **{name: OPTIONS[name].parse(value) for name, value in given.items()}) if given else settings
+    )

@@ -161,7 +161,15 @@ def _tokens(texts: list[str]) -> int:
 class Service:
     """The model (loaded in the background), a classifier per parameter set, the cache and the batcher."""
 
-    def __init__(self, settings: Settings, model_id: str, token: str | None, cache: ResultCache, wait_seconds: float, max_tokens: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        model_id: str,
+        token: str | None,
+        cache: ResultCache,
+        wait_seconds: float,
+        max_tokens: int,
+    ) -> None:
         self.settings = replace(settings, on_error=OnError.NULL)
         self.model_id, self.token, self.cache = model_id, token, cache
         self.batcher = Batcher(wait_seconds, max_tokens)
@@ -200,7 +208,9 @@ class Service:
             if not wait:
                 elapsed = time.monotonic() - self.load_started
                 remaining = max(1.0, self.load_seconds_estimate - elapsed)
-                raise RequestError(503, f"Model {self.model_id} is currently loading", estimated_time=round(remaining, 1))
+                raise RequestError(
+                    503, f"Model {self.model_id} is currently loading", estimated_time=round(remaining, 1)
+                )
             await asyncio.to_thread(self.loaded.wait)
         if self.load_error is not None:
             raise RequestError(500, f"Model {self.model_id} could not be loaded: {self.load_error}")
@@ -283,7 +293,11 @@ def create_app(service: Service) -> Any:
         yield
         batching.cancel()
 
-    routes = [Route("/health", health, methods=["GET"]), Route("/", predict, methods=["POST"]), Route("/models/{model_id:path}", predict, methods=["POST"])]
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/", predict, methods=["POST"]),
+        Route("/models/{model_id:path}", predict, methods=["POST"]),
+    ]
     return Starlette(routes=routes, lifespan=lifespan)
 
 

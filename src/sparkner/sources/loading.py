@@ -17,10 +17,19 @@ from typing import Any
 from sparkner.options.runtimes import half_precision_on_cpu
 from sparkner.options.settings import LoadOptions
 from sparkner.sources import locations as sources
-from sparkner.sources.locations import TOKENIZER_FILES, ModelLoadError
+from sparkner.sources.locations import ModelLoadError
+from sparkner.sources.model_files import TOKENIZER_FILES
 from sparkner.worker_cache import WORKER_CACHE
 
-__all__ = ["ModelLoadError", "TokenizerInfo", "cached_model", "cached_tokenizer", "load_config", "load_tokenizer", "resolve_device"]
+__all__ = [
+    "ModelLoadError",
+    "TokenizerInfo",
+    "cached_model",
+    "cached_tokenizer",
+    "load_config",
+    "load_tokenizer",
+    "resolve_device",
+]
 
 logger = logging.getLogger("sparkner")
 
@@ -143,7 +152,9 @@ def tokenizer_info(tokenizer: Any, config: Any) -> TokenizerInfo:
     window = min(candidates) if candidates else 512
     num_special = tokenizer.num_special_tokens_to_add(pair=False)
     if window <= num_special:
-        raise ValueError(f"the model's window of {window} tokens leaves no room for text after {num_special} special tokens")
+        raise ValueError(
+            f"the model's window of {window} tokens leaves no room for text after {num_special} special tokens"
+        )
     probe = tokenizer("a", add_special_tokens=True, return_special_tokens_mask=True)["special_tokens_mask"]
     num_leading = probe.index(0) if 0 in probe else num_special
     labels = tuple(str(config.id2label[i]) for i in range(len(config.id2label)))
@@ -171,12 +182,23 @@ def check_vocabulary(model: str, tokenizer: Any, config: Any) -> None:
 
 def _tokenizer_files_message(model: str, problem: str) -> str:
     source = None if sources.is_mlflow_uri(model) else sources.resolve(model)
-    present = [name for name in TOKENIZER_FILES if source is not None and source.is_local and os.path.isfile(os.path.join(source.location, name))]
+    present = [
+        name
+        for name in TOKENIZER_FILES
+        if source is not None and source.is_local and os.path.isfile(os.path.join(source.location, name))
+    ]
     found = f"it holds {', '.join(present)}" if present else "it holds none of " + ", ".join(TOKENIZER_FILES)
     return (
         f"model {model!r}: {problem}, so the model would see nonsense ({found}). Save the model's own tokenizer "
         "next to it (AutoTokenizer.from_pretrained(ORIGINAL).save_pretrained(DIR)), so DIR holds tokenizer.json."
     )
+
+
+def model_input_names(tokenizer: Any) -> list[str]:
+    """The tensors the model is fed: `input_ids`, `attention_mask`, then the tokenizer's other
+    model inputs (`token_type_ids`), which `encode_windows` flattens into `model_inputs`."""
+    extra = [name for name in tokenizer.model_input_names if name not in ("input_ids", "attention_mask")]
+    return ["input_ids", "attention_mask", *extra]
 
 
 def _dtype_kwargs(dtype: str | None) -> dict[str, Any]:
@@ -212,10 +234,9 @@ def _onnx_session(model: Any, tokenizer: Any, *, quantize: bool) -> Any:
     """The ONNX Runtime session (float32, or int8 weights), using the threads torch was given for this task."""
     import torch
 
-    from sparkner.engine import onnx_session as onnx_runtime
-    from sparkner.engine.windows import model_input_names
+    from sparkner.sources import onnx_export
 
-    return onnx_runtime.session(model, model_input_names(tokenizer), torch.get_num_threads(), quantize=quantize)
+    return onnx_export.session(model, model_input_names(tokenizer), torch.get_num_threads(), quantize=quantize)
 
 
 def quantize_int8(model: Any) -> Any:
@@ -265,8 +286,10 @@ def resolve_device(requested: str | None, cpu_only: bool = False) -> str:
     if gpu is not None and gpu.addresses:
         if not torch.cuda.is_available():
             raise RuntimeError(
-                f"Spark assigned this task GPU {gpu.addresses[0]} (spark.task.resource.gpu.amount) but torch {torch.__version__} on "
-                "this executor sees no CUDA device; install a CUDA build of torch on the executors (and check the driver with "
+                f"Spark assigned this task GPU {gpu.addresses[0]} (spark.task.resource.gpu.amount) but torch "
+                f"{torch.__version__} on "
+                "this executor sees no CUDA device; install a CUDA build of torch on the executors (and check the "
+                "driver with "
                 'nvidia-smi), or pass device="cpu" to run on the CPU'
             )
         return f"cuda:{gpu.addresses[0]}"
@@ -284,7 +307,14 @@ def cached_model(model: str, options: LoadOptions, device: str, dtype: str | Non
     key = (model, options.revision, options.trust_remote_code, runtime, device, dtype)
 
     def load() -> Any:
-        logger.info("sparkner: loading model %s (revision %s) with %s on %s, dtype %s", model, options.revision, runtime, device, dtype or "float32")
+        logger.info(
+            "sparkner: loading model %s (revision %s) with %s on %s, dtype %s",
+            model,
+            options.revision,
+            runtime,
+            device,
+            dtype or "float32",
+        )
         slow = half_precision_on_cpu(dtype) if device == "cpu" else None
         if slow:
             logger.warning("sparkner: %s", slow)

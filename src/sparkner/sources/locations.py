@@ -20,17 +20,6 @@ from urllib.parse import urlparse
 from sparkner.options.settings import Backend, LoadOptions
 
 DBFS_MOUNT = "/dbfs"
-# Files a transformers tokenizer is built from, by family: what makes a folder hold a tokenizer
-# (the "missing files" message, and where an MLflow artifact keeps its tokenizer).
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "spm.model",
-    "sentencepiece.bpe.model",
-    "tokenizer.model",
-)
 
 
 class ModelLoadError(OSError):
@@ -71,7 +60,9 @@ def is_mlflow_uri(model: str) -> bool:
     return check(model)
 
 
-def pin_mlflow_model(model: str, tracking_uri: str | None, registry_uri: str | None) -> tuple[str, str | None, str | None]:
+def pin_mlflow_model(
+    model: str, tracking_uri: str | None, registry_uri: str | None
+) -> tuple[str, str | None, str | None]:
     """On the driver: `model` pinned to one version, and the tracking and registry URIs to ask."""
     from sparkner.sources.mlflow.registry import pin
 
@@ -101,12 +92,20 @@ def _local_spelling(model: str) -> str | None:
 
 def _missing_local_message(model: str, location: str) -> str:
     if model.startswith("dbfs:/"):
-        where = f"dbfs: paths are read through the {DBFS_MOUNT}/ mount on Databricks, and {location!r} does not exist here"
+        where = (
+            f"dbfs: paths are read through the {DBFS_MOUNT}/ mount on Databricks, and {location!r} does not exist here"
+        )
     elif location.startswith("/Volumes/"):
-        where = f"{location!r} (a Unity Catalog volume path) does not exist on this machine; check the catalog, schema and volume names and that the cluster may read the volume"
+        where = (
+            f"{location!r} (a Unity Catalog volume path) does not exist on this machine; check the catalog, "
+            "schema and volume names and that the cluster may read the volume"
+        )
     else:
         where = f"the local path {location!r} does not exist"
-    return f"Could not load model {model!r}: {where}. Point `model` at a directory with config.json, the weights and the tokenizer files (or at a Flair model file)."
+    return (
+        f"Could not load model {model!r}: {where}. Point `model` at a directory with config.json, the weights "
+        "and the tokenizer files (or at a Flair model file)."
+    )
 
 
 def default_backend(model: str) -> Backend:
@@ -135,7 +134,8 @@ def check_hub_reachable(source: ModelSource, options: LoadOptions) -> None:
         return
     raise ModelLoadError(
         f"Could not load model {source.given!r}: it is not in the local Hugging Face cache and {reason}. Download a "
-        "local copy where the Hub is reachable (`huggingface-cli download MODEL --local-dir DIR`) and point `model` at DIR "
+        "local copy where the Hub is reachable (`huggingface-cli download MODEL --local-dir DIR`) and point `model` "
+        "at DIR "
         "(a local path, a dbfs:/ path or a /Volumes/ path)."
     )
 
@@ -167,7 +167,9 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return True
     url = urlparse(_endpoint())
     try:
-        with socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)), timeout=timeout):
+        with socket.create_connection(
+            (url.hostname or "", url.port or (443 if url.scheme == "https" else 80)), timeout=timeout
+        ):
             return True
     except OSError:
         return False

@@ -49,4 +49,6 @@ def check_runtime(settings: Settings) -> None:
         warnings.warn(slow, UserWarning, stacklevel=3)
     missing = runtime.missing_packages()
     if missing:
-        raise ImportError(f"runtime {runtime.name!r} needs {', '.join(missing)}: pip install 'sparkner[{runtime.extra}]'")
+        raise ImportError(
+            f"runtime {runtime.name!r} needs {', '.join(missing)}: pip install 'sparkner[{runtime.extra}]'"
+        )

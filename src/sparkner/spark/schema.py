@@ -15,7 +15,9 @@ from sparkner.options.settings import AggregationStrategy, parse_strategy
 
 # Python field types of the entity shapes (sparkner.engine.results), as Spark types.
 _SPARK_TYPES = {str: StringType(), float: FloatType(), int: IntegerType()}
-_FIELD_TYPES = {name: _SPARK_TYPES[kind] for shape in (GroupedEntity, TokenEntity) for name, kind in get_type_hints(shape).items()}
+_FIELD_TYPES = {
+    name: _SPARK_TYPES[kind] for shape in (GroupedEntity, TokenEntity) for name, kind in get_type_hints(shape).items()
+}
 
 
 def entity_fields(aggregation_strategy: Any) -> tuple[str, ...]:

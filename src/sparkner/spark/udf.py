@@ -114,8 +114,10 @@ MIN_ADDRESS_SPACE = 2 * 2**30
 def address_space_error(settings: Settings, limit: int, cause: BaseException | None = None) -> RuntimeError:
     because = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
     return RuntimeError(
-        f"the Python worker cannot load {settings.model!r} within its address-space limit of {limit / 2**30:.1f} GiB, which "
-        "Spark sets from spark.executor.pyspark.memory (it caps virtual memory, not resident memory; torch and transformers "
+        f"the Python worker cannot load {settings.model!r} within its address-space limit of {limit / 2**30:.1f} GiB, "
+        "which "
+        "Spark sets from spark.executor.pyspark.memory (it caps virtual memory, not resident memory; torch and "
+        "transformers "
         "map about 1 GiB before any model): raise spark.executor.pyspark.memory to at least 3g, or leave it unset and "
         f"size spark.executor.memoryOverhead instead{because}"
     )
@@ -154,7 +156,10 @@ def result_schema(settings: Settings) -> Any:
 
 def _results_frame(results: list[TextResult], index: pd.Index, fields: tuple[str, ...]) -> pd.DataFrame:
     """The struct columns of a UDF that returns more than entities, aligned with the batch."""
-    return pd.DataFrame({name: pd.Series([getattr(r, name) for r in results], index=index, dtype=object) for name in fields}, index=index)
+    return pd.DataFrame(
+        {name: pd.Series([getattr(r, name) for r in results], index=index, dtype=object) for name in fields},
+        index=index,
+    )
 
 
 def settings_udf(settings: Settings) -> Any:

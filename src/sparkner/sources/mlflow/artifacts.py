@@ -20,13 +20,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from sparkner.sources.locations import TOKENIZER_FILES
 from sparkner.sources.mlflow.registry import check_reachable, require_mlflow
 from sparkner.sources.mlflow.uris import parse
+from sparkner.sources.model_files import TOKENIZER_FILES, WEIGHTS_FILES
 
 CACHE_ENV = "SPARKNER_CACHE_DIR"
 DOWNLOAD_LOG = "downloads.log"  # one line per download actually made (what the tests count)
-WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
 class NotATokenClassifier(OSError):
@@ -49,7 +48,9 @@ def cache_key(uri: str, tracking_uri: str | None, registry_uri: str | None) -> s
 def local_copy(uri: str, tracking_uri: str | None, registry_uri: str | None, cache_dir: str | None) -> Path:
     """The folder of Hugging Face files of the pinned model `uri` on this machine, downloaded if need be."""
     if not parse(uri).is_pinned:
-        raise ValueError(f"{uri!r} is not pinned to one version; resolve it on the driver first (sparkner does, in build_settings)")
+        raise ValueError(
+            f"{uri!r} is not pinned to one version; resolve it on the driver first (sparkner does, in build_settings)"
+        )
     root = cache_root(cache_dir)
     entry = root / cache_key(uri, tracking_uri, registry_uri)
     ready = entry / "hf"
@@ -60,7 +61,9 @@ def local_copy(uri: str, tracking_uri: str | None, registry_uri: str | None, cac
         if not ready.is_dir():  # another worker may have finished while this one waited
             _download(uri, tracking_uri, registry_uri, entry)
             with open(root / DOWNLOAD_LOG, "a") as log:
-                log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{socket.gethostname()}\t{os.getpid()}\t{entry.name}\t{uri}\n")
+                log.write(
+                    f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{socket.gethostname()}\t{os.getpid()}\t{entry.name}\t{uri}\n"
+                )
     return ready
 
 
@@ -83,11 +86,15 @@ def _download(uri: str, tracking_uri: str | None, registry_uri: str | None, entr
     try:
         try:
             mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=str(staging / "artifacts"), tracking_uri=tracking_uri, registry_uri=registry_uri
+                artifact_uri=uri,
+                dst_path=str(staging / "artifacts"),
+                tracking_uri=tracking_uri,
+                registry_uri=registry_uri,
             )
         except MlflowException as error:
             raise LookupError(
-                f"MLflow model {uri!r} could not be downloaded from {registry_uri or tracking_uri}: {error.message}. Check that the "
+                f"MLflow model {uri!r} could not be downloaded from {registry_uri or tracking_uri}: {error.message}. "
+                "Check that the "
                 "model, version or run exists there (the MLflow UI or MlflowClient lists them)"
             ) from None
         link_hugging_face_files(uri, staging / "artifacts", staging / "hf")
@@ -102,7 +109,7 @@ def link_hugging_face_files(uri: str, artifacts: Path, target: Path) -> None:
     """`target` gets links to the model's config and weights and its tokenizer files, wherever the
     artifact keeps them: together (a Hub-format folder, sparkner's pyfunc) or apart (MLflow's
     transformers flavor: `model/` and `components/tokenizer/`)."""
-    model_dir = _folder_with(artifacts, lambda files: "config.json" in files and any(w in files for w in WEIGHTS))
+    model_dir = _folder_with(artifacts, lambda files: "config.json" in files and any(w in files for w in WEIGHTS_FILES))
     if model_dir is None:
         found = sorted(str(p.relative_to(artifacts)) for p in artifacts.rglob("*") if p.is_file())[:12]
         raise NotATokenClassifier(
@@ -110,9 +117,15 @@ def link_hugging_face_files(uri: str, artifacts: Path, target: Path) -> None:
             f"{', '.join(found) or 'nothing'}). Log the model with mlflow.transformers.log_model(..., "
             "task='token-classification') (with save_pretrained left True) or sparkner.mlflow.log_model"
         )
-    tokenizer_dir = model_dir if _has_tokenizer(model_dir) else _folder_with(artifacts, lambda files: any(t in files for t in TOKENIZER_FILES))
+    tokenizer_dir = (
+        model_dir
+        if _has_tokenizer(model_dir)
+        else _folder_with(artifacts, lambda files: any(t in files for t in TOKENIZER_FILES))
+    )
     if tokenizer_dir is None:
-        raise NotATokenClassifier(f"MLflow model {uri!r} has a model but no tokenizer files ({', '.join(TOKENIZER_FILES[:2])})")
+        raise NotATokenClassifier(
+            f"MLflow model {uri!r} has a model but no tokenizer files ({', '.join(TOKENIZER_FILES[:2])})"
+        )
     target.mkdir()
     for folder in dict.fromkeys((tokenizer_dir, model_dir)):  # the model's own files win over a tokenizer's copy
         for file in folder.iterdir():

@@ -49,12 +49,17 @@ def pin(model: str, tracking_uri: str | None, registry_uri: str | None) -> Pinne
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
     where = registry_uri or tracking_uri
     if uri.kind == "alias":
-        version = _ask(model, where, lambda: client.get_model_version_by_alias(uri.name, uri.reference), _alias_hint(client, uri))
+        version = _ask(
+            model, where, lambda: client.get_model_version_by_alias(uri.name, uri.reference), _alias_hint(client, uri)
+        )
     else:
         stages = None if uri.reference.lower() == "latest" else [uri.reference]
         versions = _ask(model, where, lambda: client.get_latest_versions(uri.name, stages=stages), _model_hint(uri))
         if not versions:
-            raise LookupError(f"MLflow model {model!r}: no version of {uri.name!r} is in stage {uri.reference!r} in the registry at {where}")
+            raise LookupError(
+                f"MLflow model {model!r}: no version of {uri.name!r} is in stage {uri.reference!r} in the registry at "
+                f"{where}"
+            )
         version = max(versions, key=lambda v: int(v.version))
     return PinnedModel(uri.at_version(str(version.version)), tracking_uri, registry_uri)
 
@@ -66,7 +71,9 @@ def check_reachable(model: str, server: str | None, timeout: float = 3.0) -> Non
     if url.scheme not in ("http", "https"):
         return
     try:
-        with socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)), timeout=timeout):
+        with socket.create_connection(
+            (url.hostname or "", url.port or (443 if url.scheme == "https" else 80)), timeout=timeout
+        ):
             return
     except OSError as error:
         raise ConnectionError(

@@ -54,7 +54,9 @@ def parse(model: str) -> MlflowModelUri:
     if model.startswith("runs:/"):
         run_id, _, path = model.removeprefix("runs:/").strip("/").partition("/")
         if not run_id:
-            raise MlflowUriError(f"{model!r} names no run; write runs:/<run id>/<artifact path>, e.g. runs:/0a1b2c.../ner")
+            raise MlflowUriError(
+                f"{model!r} names no run; write runs:/<run id>/<artifact path>, e.g. runs:/0a1b2c.../ner"
+            )
         return MlflowModelUri(model, "run", reference=run_id, path=path)
     rest = model.removeprefix("models:/").strip("/")
     if "@" in rest:
@@ -67,7 +69,8 @@ def parse(model: str) -> MlflowModelUri:
         if _MODEL_ID.match(name):
             return MlflowModelUri(model, "model_id", reference=name)
         raise MlflowUriError(
-            f"{model!r} names a registered model but no version: write models:/{name}/<version> or models:/{name}@<alias>"
+            f"{model!r} names a registered model but no version: write models:/{name}/<version> or "
+            f"models:/{name}@<alias>"
         )
     if _VERSION.match(version):
         return MlflowModelUri(model, "version", name=name, reference=version)
@@ -93,11 +96,13 @@ def registry_uri_for(uri: MlflowModelUri, tracking_uri: str | None, registry_uri
     if registry and registry.startswith(UNITY_CATALOG) and uri.name:
         if not uri.is_unity_catalog_name:
             raise MlflowUriError(
-                f"{uri.text!r}: Unity Catalog models are named catalog.schema.model (e.g. models:/main.ml.{uri.name}@champion); "
+                f"{uri.text!r}: Unity Catalog models are named catalog.schema.model (e.g. "
+                f"models:/main.ml.{uri.name}@champion); "
                 f"for a model in the workspace registry set registry_uri='databricks' (or MLFLOW_REGISTRY_URI)"
             )
         if uri.kind == "stage":
             raise MlflowUriError(
-                f"{uri.text!r}: Unity Catalog has no stages; use an alias (models:/{uri.name}@champion) or a version number"
+                f"{uri.text!r}: Unity Catalog has no stages; use an alias (models:/{uri.name}@champion) or a version "
+                "number"
             )
     return registry

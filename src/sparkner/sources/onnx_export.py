@@ -32,6 +32,7 @@ from typing import Any
 
 logger = logging.getLogger("sparkner")
 
+
 class OnnxTokenClassifier:
     """An ONNX Runtime session called like a transformers model: tensors in, `{"logits": ...}` out."""
 
@@ -76,7 +77,11 @@ def session(model: Any, input_names: list[str], threads: int, *, quantize: bool)
             with _quiet_root_logger():  # its "consider pre-processing" advice is for static quantization
                 quantize_dynamic(exported, quantized, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
         opened = OnnxTokenClassifier(quantized if quantize else exported, threads)
-    logger.info("sparkner: model exported to ONNX%s in %.1f s", " and quantized to int8" if quantize else "", time.perf_counter() - started)
+    logger.info(
+        "sparkner: model exported to ONNX%s in %.1f s",
+        " and quantized to int8" if quantize else "",
+        time.perf_counter() - started,
+    )
     return opened
 
 
@@ -87,7 +92,10 @@ def export(model: Any, input_names: list[str], path: Path) -> None:
     # A padded second row, so the traced graph keeps the attention mask (an all-ones
     # mask lets transformers skip masking, and the trace would bake that in).
     mask = torch.tensor([[1] * 8, [1] * 4 + [0] * 4])
-    sample = tuple(mask if name == "attention_mask" else torch.full((2, 8), 5 if name == "input_ids" else 0) for name in input_names)
+    sample = tuple(
+        mask if name == "attention_mask" else torch.full((2, 8), 5 if name == "input_ids" else 0)
+        for name in input_names
+    )
     axes = {name: {0: "batch", 1: "sequence"} for name in [*input_names, "logits"]}
     options: dict[str, Any] = {}
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
