@@ -9,6 +9,7 @@ batches, tasks and UDFs that share a key share one copy. Tokenizers are cached t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -80,8 +81,12 @@ def _not_found_message(model: str, error: Exception) -> str:
     )
 
 
+@functools.lru_cache(maxsize=32)
 def _location(model: str, options: LoadOptions) -> str:
-    """What `from_pretrained` is given, failing fast for a Hub model that cannot be had."""
+    """What `from_pretrained` is given, failing fast for a Hub model that cannot be had.
+
+    Resolved once per process and model (the tokenizer, the config and the weights all load from
+    it; an MLflow model is looked up in this machine's cache once); a failure is not remembered."""
     source = sources.resolve(model, options)
     sources.check_hub_reachable(source, options)
     return source.location
