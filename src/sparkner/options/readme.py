@@ -13,7 +13,7 @@ GROUP_TITLES = {"task": "task parameters", "engine": "engine settings", "loading
 
 def options_table(group: str) -> str:
     """The markdown table of one group's options, as the README shows it (checked by its tests)."""
-    rows = ["| option | default | job flag | meaning |", "|---|---|---|---|"]
+    rows = ["| option | default | flag | meaning |", "|---|---|---|---|"]
     for declared in OPTIONS.values():
         if declared.group != group:
             continue
