@@ -149,24 +149,18 @@ def run_ceiling(
     dtype: str | None = None,
     threads: int = 2,
 ) -> Callable[[], None]:
-    """The model-only ceiling: sparkner's own windows (`chunking.encode_windows`) and forward pass
-    (`inference.Predictor`: sort, batch by `budget` padded tokens, forward, softmax to numpy), and
-    nothing else (no aggregation, no Spark)."""
-    from sparkner.engine import windows as chunking
-    from sparkner.engine.forward import Predictor
-    from sparkner.options.settings import LoadOptions
-    from sparkner.sources import loading
+    """The model-only ceiling: the engine's own `prepare` (the windows) and `forward` (sort, batch by
+    `budget` padded tokens, the model, softmax to numpy), and nothing else (no aggregation, no Spark)."""
+    from sparkner import TokenClassifier
 
-    options = LoadOptions()
-    tokenizer = loading.load_tokenizer(model_dir, options)
-    info = loading.tokenizer_info(tokenizer, loading.load_config(model_dir, options))
-    model = loading.load_model(model_dir, options, device, dtype or "float32")
-    predictor = Predictor(model, tokenizer.pad_token_id or 0, max_rows=10_000, max_tokens=budget)
+    engine = TokenClassifier(
+        model_dir, device=device, dtype=dtype, stride=stride, batch_size=10_000, max_batch_tokens=budget
+    ).engine
+    engine.load()
 
     def run() -> None:
         torch.set_num_threads(threads)
-        windows = chunking.encode_windows(tokenizer, info, texts, stride or 0)
-        predictor.probabilities(windows, len(info.labels))
+        engine.forward(engine.prepare(texts))
 
     return run
 

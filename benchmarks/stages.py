@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/stages.py [--sentences 2000] [--documents 60]
 
-Tokenize (`chunking.encode_windows`), forward (`Predictor.probabilities`), aggregate
-(`Aggregator.entities` and the window merge) and Arrow (turning the results into the
+The engine's stages: tokenize (`prepare`: the windows), forward (`forward`: the model and the
+softmax), aggregate (`postprocess`: entities, the window merge and filters) and Arrow (turning the results into the
 UDF's Arrow column, as pyspark does), with 1 torch thread as in a Spark task.
 Medians of 3 runs after a warm-up.
 """
@@ -20,11 +20,12 @@ import torch
 from common import SHARED  # noqa: E402 - also puts src/ on the path
 
 from sparkner import TokenClassifier  # noqa: E402
-from sparkner.engine import windows as chunking  # noqa: E402
 from sparkner.metrics.conll import read_conll_file  # noqa: E402
 
 
 def stage_times(classifier: TokenClassifier, texts: list[str]) -> dict[str, float]:
+    """The engine's own stages, one by one, as `TokenClassifier` runs them."""
+    engine = classifier.engine
     times: dict[str, float] = {}
 
     def timed(name, function, *args):
@@ -33,17 +34,9 @@ def stage_times(classifier: TokenClassifier, texts: list[str]) -> dict[str, floa
         times[name] = time.perf_counter() - started
         return value
 
-    windows = timed(
-        "tokenize",
-        chunking.encode_windows,
-        classifier.engine.tokenizer,
-        classifier.engine.info,
-        texts,
-        classifier.engine.stride,
-    )
-    probs = timed("forward", classifier.engine.predictor.probabilities, windows, len(classifier.engine.info.labels))
-    selection = chunking.stitched(windows, classifier.engine.info, classifier.engine.stride)
-    entities = timed("aggregate", classifier.engine.aggregator.entities, windows, selection, probs, texts)
+    prepared = timed("tokenize", engine.prepare, texts)
+    probs = timed("forward", engine.forward, prepared)
+    results = timed("aggregate", engine.postprocess, prepared, probs)
     try:
         from pyspark.sql.pandas.types import to_arrow_type
 
@@ -52,7 +45,7 @@ def stage_times(classifier: TokenClassifier, texts: list[str]) -> dict[str, floa
         return times
 
     arrow_type = to_arrow_type(entity_schema(classifier.settings.aggregation_strategy))
-    timed("arrow", pa.array, entities, arrow_type)
+    timed("arrow", pa.array, [result.entities for result in results], arrow_type)
     return times
 
 

@@ -115,9 +115,17 @@ class TransformersEngine(Engine):
         return Prepared(texts, self.encoder.encode(texts))
 
     def finish(self, prepared: Prepared) -> list[TextResult]:
-        """The model over prepared windows, then aggregation."""
+        """The model over prepared windows (`forward`), then aggregation (`postprocess`)."""
+        return self.postprocess(prepared, self.forward(prepared))
+
+    def forward(self, prepared: Prepared) -> np.ndarray:
+        """Each window token's label probabilities: the model, batched by length, then the softmax."""
+        return self.load().probabilities(prepared.windows, len(self.info.labels))
+
+    def postprocess(self, prepared: Prepared, probs: np.ndarray) -> list[TextResult]:
+        """Probabilities into each text's entities: windows stitched (or each aggregated and the
+        overlapping entities merged, with an explicit `stride`), with the tokens and windows it took."""
         texts, windows = prepared.texts, prepared.windows
-        probs = self.load().probabilities(windows, len(self.info.labels))
         windows_per_text = np.bincount(windows.row_text, minlength=len(texts))
         tokens_per_text = chunking.text_token_counts(windows, self.info, self.stride)
         if self.stitches_windows:
