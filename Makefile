@@ -1,6 +1,8 @@
 # sparkner: `make demo` runs the batch job on the bundled sample documents;
-# `make test` runs the test suite on the latest runtime (Spark 4, transformers 5), in .venv;
-# `make test-lts` on the LTS runtime (Spark 3.5, transformers 4.57, flair), in .venv-lts.
+# `make test` runs the whole test suite on the latest runtime (Spark 4, transformers 5), in .venv;
+# `make test-fast` leaves out the slow groups (servers, clusters, notebooks, fresh venvs, subprocess
+# jobs) for the inner loop; `make test-lts` runs the quick group and Flair on the LTS runtime
+# (Spark 3.5, transformers 4.57, flair), in .venv-lts: what differs there, not the slow groups again.
 # Each environment is created on first use from the pins in constraints/.
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,13 +14,17 @@ LTS_STAMP := $(LTS_VENV)/.installed
 # CPU build of torch; installed first so nothing pulls a CUDA build.
 TORCH ?= torch==2.13.0
 COMMA := ,
+# The slow groups (pytest markers, pyproject.toml): each starts servers, clusters, notebooks, fresh
+# venvs or subprocess jobs, and runs once, on the latest runtime.
+SLOW := connect or cluster or mlflow or wheel or server or notebook or processes
 
-.PHONY: all demo test test-lts test-all venv clean benchmark readme-options lint evaluate wheel
+.PHONY: all demo test test-fast test-lts test-all venv clean benchmark readme-options lint evaluate wheel
 
 all: test
 
 # $(call make-venv,DIR,EXTRAS,CONSTRAINTS): a fresh virtual environment with sparkner installed.
 define make-venv
+	@echo "sparkner: creating $(1) (CPU torch, then sparkner with its pinned dependencies; a few minutes, once)"
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install --quiet --upgrade pip
 	$(1)/bin/python -m pip install --quiet "$(TORCH)"
@@ -35,6 +41,7 @@ $(LTS_STAMP): pyproject.toml constraints/lts.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
+	@echo "sparkner demo: the batch job on the bundled sample documents (src/sparkner/demo/)"
 	$(PY) -m sparkner.jobs --master "local[2]" \
 		--input src/sparkner/demo/sample_docs.jsonl --input-format json --text-col text --id-col doc_id \
 		--output output/demo --mode overwrite --aggregation-strategy first --show 40
@@ -43,17 +50,21 @@ demo: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest -m "not flair"
 
+test-fast: $(STAMP) lint
+	$(PY) -m pytest -m "not (flair or $(SLOW))"
+
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks scripts jobs
 	$(PY) -m ruff format --check src tests benchmarks scripts jobs
 
-# The README's option tables, generated from the declarations in src/sparkner/params.py.
+# The README's option tables, generated from the declarations in src/sparkner/options/settings.py.
 readme-options: $(STAMP)
 	$(PY) -c "from sparkner.options.readme import update_readme; print('README.md updated' if update_readme('README.md') else 'README.md unchanged')"
 
-# pyspark 3.5's Spark Connect server is a Maven jar (not on PyPI): Connect is tested on Spark 4.
+# The quick group and Flair on Spark 3.5 / transformers 4.57 (pyspark 3.5's Spark Connect server is a
+# Maven jar, not on PyPI: Connect is tested on Spark 4 only, with the other slow groups).
 test-lts: $(LTS_STAMP)
-	$(LTS_PY) -m pytest -m "not connect"
+	$(LTS_PY) -m pytest -m "not ($(SLOW))"
 
 test-all: test test-lts
 

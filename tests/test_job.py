@@ -289,6 +289,7 @@ def incremental_job_command(source: Path, out: Path) -> list[str]:
     ]
 
 
+@pytest.mark.processes
 def test_killed_run_then_rerun_gives_every_id_exactly_once(spark, tmp_path):
     """A real process, killed once its first chunks are committed, then run again."""
     many, total = copies_of_the_sample(tmp_path, 6)
@@ -386,6 +387,7 @@ def test_explode_can_keep_the_text(spark, tmp_path):
     assert "text" in rows[0].asDict() and all(row["text"][row["start"] : row["end"]] == row["word"] for row in rows)
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_stopped_run_says_what_it_kept_in_one_line(spark, tmp_path, signum, status):
     """Ctrl-C or SIGTERM mid-run: Spark's work is cancelled, the committed chunks stay, one line says
@@ -423,6 +425,7 @@ def test_a_stopped_run_says_what_it_kept_in_one_line(spark, tmp_path, signum, st
     assert result.count() == result.select("doc_id").distinct().count() == total
 
 
+@pytest.mark.processes
 def test_progress_lines_show_rows_done_out_of_the_total_rates_and_eta(tmp_path):
     """Off a terminal the job logs a progress line every --progress-interval seconds."""
     many, total = copies_of_the_sample(tmp_path, 8)

@@ -84,7 +84,7 @@ def test_pinning_a_unity_catalog_alias_asks_unity_catalog_once(no_mlflow_env, mo
     """The driver asks the registry (here a stand-in for Databricks') for the alias's version and
     hands executors `models:/catalog.schema.model/<version>` and the registry URI to download from."""
     mlflow = pytest.importorskip("mlflow")
-    from sparkner.mlflow import registry
+    from sparkner.sources.mlflow import registry
 
     calls = []
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "sparkner_quickstart.ipynb"
@@ -19,6 +20,7 @@ def test_notebook_is_stored_without_outputs():
             assert cell.outputs == [] and cell.execution_count is None, "strip outputs before committing"
 
 
+@pytest.mark.notebook
 def test_notebook_runs_and_counts_entities():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     env = {"PYSPARK_PYTHON": sys.executable, "HF_HUB_OFFLINE": "1"}  # the kernel draws inline

@@ -149,6 +149,7 @@ def assert_api_answer(got: list[dict]) -> None:
     assert all(abs(a["score"] - b["score"]) < 1e-4 for a, b in zip(got, expected))
 
 
+@pytest.mark.server
 def test_the_documented_curl_snippet(server):
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
@@ -161,12 +162,14 @@ def test_the_documented_curl_snippet(server):
     assert_api_answer(json.loads(out.stdout))
 
 
+@pytest.mark.server
 def test_the_documented_python_snippet(server):
     namespace: dict = {}
     exec(PYTHON.replace(API_URL, server.url + "/models/sparkner-demo"), namespace)  # noqa: S102 - the API's own snippet
     assert_api_answer(namespace["output"])
 
 
+@pytest.mark.server
 def test_the_documented_javascript_snippet(server, tmp_path):
     if shutil.which("node") is None:
         pytest.skip("node is not installed")
@@ -176,6 +179,7 @@ def test_the_documented_javascript_snippet(server, tmp_path):
     assert_api_answer(json.loads(out.stdout))
 
 
+@pytest.mark.server
 def test_headers_tokens_cache_and_errors(server):
     import requests
 
@@ -211,6 +215,7 @@ def test_headers_tokens_cache_and_errors(server):
     assert [found[0]["word"] for found in many] == ["paris", "berlin"]
 
 
+@pytest.mark.server
 def test_concurrent_requests_share_engine_calls(server):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -228,6 +233,7 @@ def test_concurrent_requests_share_engine_calls(server):
     assert calls < len(texts), f"{calls} engine calls for {len(texts)} concurrent requests"
 
 
+@pytest.mark.server
 def test_loading_answers_503_or_waits(tmp_path):
     """While the model loads (ONNX export and int8 quantization take seconds): 503 with an estimate,
     or with x-wait-for-model the answer once it is loaded."""

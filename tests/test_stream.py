@@ -158,6 +158,7 @@ def job_process(source: Path, tmp_path: Path, out: Path, *extra: str) -> list[st
     ]
 
 
+@pytest.mark.processes
 def test_a_stream_killed_mid_batch_then_rerun_has_every_id_exactly_once(spark, tmp_path):
     docs = many_docs(12)  # 420 documents in 6 files, one file per micro-batch
     source, out = tmp_path / "in", tmp_path / "out"
@@ -186,6 +187,7 @@ def test_a_stream_killed_mid_batch_then_rerun_has_every_id_exactly_once(spark, t
         assert_same_entities(entities, clean[doc_id], doc_id)
 
 
+@pytest.mark.processes
 def test_processing_time_trigger_picks_up_a_new_file_and_stops_on_sigterm(spark, tmp_path):
     source, out = tmp_path / "in", tmp_path / "out"
     write_files(source, 0, 1)

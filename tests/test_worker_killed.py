@@ -16,11 +16,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from parity import assert_same_entities
 
 import sparkner
 from sparkner import TokenClassifier
 
+pytestmark = pytest.mark.processes
 SAMPLE = Path(sparkner.SAMPLE_DOCS)
 
 SCRIPT = textwrap.dedent(
