@@ -20,7 +20,6 @@ import os
 from bench import (  # noqa: E402
     PARTITIONS,
     SHARED,
-    conll_sentences,
     count_tokens,
     long_documents,
     median_time,
@@ -28,6 +27,7 @@ from bench import (  # noqa: E402
     run_sparkner,
     spark_session,
 )
+from common import sentence_texts  # noqa: E402
 
 from sparkner.options.runtimes import RUNTIMES  # noqa: E402
 
@@ -74,7 +74,7 @@ def main() -> None:
     spark = spark_session()
     rows = []
     workloads = [
-        ("CoNLL-2003 sentences", conll_sentences(3453), None, args.sizes),
+        ("CoNLL-2003 sentences", sentence_texts(), None, args.sizes),
         ("CoNLL-2003 documents, stride 128", long_documents(args.documents), 128, args.document_sizes),
     ]
     for workload, texts, stride, sizes in workloads:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from common import SHARED
+from common import SHARED, sentence_texts
 
 from sparkner.engine.batching import length_sorted_batches
 from sparkner.metrics.conll import read_conll_file
@@ -59,10 +59,6 @@ def count_tokens(tokenizer, texts: list[str]) -> int:
 
 
 # -- workloads ------------------------------------------------------------------------------------
-
-
-def conll_sentences(limit: int) -> list[str]:
-    return [s.text for s in read_conll_file(SHARED / "data" / "conll2003" / "test.txt")][:limit]
 
 
 def long_documents(limit: int) -> list[str]:
@@ -348,7 +344,7 @@ def main() -> None:
     results = []
     for model_name, model in [("MiniLM-L6 (real)", real)]:
         for workload, texts, stride in [
-            ("CoNLL-2003 sentences", conll_sentences(args.sentences), None),
+            ("CoNLL-2003 sentences", sentence_texts(limit=args.sentences), None),
             ("CoNLL-2003 documents, stride 128", long_documents(args.documents), 128),
         ]:
             results.append(
@@ -358,7 +354,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             model = bert_base_model(Path(tmp))
             for workload, texts, stride in [
-                ("CoNLL-2003 sentences", conll_sentences(args.bert_base_sentences), None),
+                ("CoNLL-2003 sentences", sentence_texts(limit=args.bert_base_sentences), None),
                 ("CoNLL-2003 documents, stride 128", long_documents(args.bert_base_documents), 128),
             ]:
                 results.append(

@@ -14,20 +14,12 @@ import os
 import subprocess
 import time
 
-from common import ROOT  # noqa: F401 - puts src/ on the path
+from common import rss_mib  # also puts src/ on the path
 
 import sparkner
 from sparkner.cli.common import local_session
 
 SPANS = "array<struct<start:int, end:int, label:string>>"
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def jvm_heap_mib(spark) -> float:

@@ -39,8 +39,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from boundaries import real_bert  # noqa: E402
 from common import DATA, IOB_LABELS, conll_sentences  # noqa: E402
+from oracle import real_bert  # noqa: E402
 
 from sparkner import TokenClassifier  # noqa: E402
 from sparkner.options.runtimes import RUNTIMES  # noqa: E402

@@ -19,44 +19,20 @@ import os
 import sys
 import threading
 import time
-from pathlib import Path
 
-from common import SHARED  # noqa: E402 - also puts src/ on the path
+from common import SHARED, child_pids, rss_mib  # noqa: E402 - also puts src/ on the path
 
 from sparkner import ner_udf  # noqa: E402
 from sparkner.metrics.conll import read_conll_file  # noqa: E402
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                stat = Path(f"/proc/{name}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(name))
-    return found
-
-
 def _python_workers() -> list[int]:
     """This process -> its JVM -> pyspark.daemon -> workers."""
     workers = []
-    for jvm in _children(os.getpid()):
-        for daemon in _children(jvm):
-            workers.extend(_children(daemon))
+    for jvm in child_pids(os.getpid()):
+        for daemon in child_pids(jvm):
+            workers.extend(child_pids(daemon))
     return workers
-
-
-def _rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 class PeakWorkerMemory(threading.Thread):
@@ -67,7 +43,7 @@ class PeakWorkerMemory(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.wait(0.2):
-            self.peak = max([self.peak, *(_rss_mib(pid) for pid in _python_workers())])
+            self.peak = max([self.peak, *(rss_mib(pid) for pid in _python_workers())])
 
 
 def main() -> None:
