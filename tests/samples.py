@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from sparkner import SAMPLE_DOCS
@@ -22,3 +23,13 @@ def copies_of_the_sample(folder: Path, copies: int) -> tuple[Path, int]:
     many = folder / "many.jsonl"
     many.write_text("".join(json.dumps(doc) + "\n" for doc in docs))
     return many, len(docs)
+
+
+def json_input(source: Path, *flags: str) -> list[str]:
+    """The job's flags for a JSON-lines input whose ids are `doc_id`, then `flags`."""
+    return ["--input", str(source), "--input-format", "json", "--id-col", "doc_id", *flags]
+
+
+def job_process(master: str, *flags: str) -> list[str]:
+    """The job as its own process (`python -m sparkner.jobs`) on `master`."""
+    return [sys.executable, "-m", "sparkner.jobs", "--master", master, *flags]

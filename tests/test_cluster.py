@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from cluster import StandaloneCluster
 from parity import assert_same_entities
-from samples import copies_of_the_sample
+from samples import copies_of_the_sample, job_process, json_input
 
 import sparkner
 from sparkner.cli.job import main as job_main
@@ -50,17 +50,8 @@ def app(cluster: StandaloneCluster, check: str, timeout: float = 300, **args) ->
 
 def job_command(cluster: StandaloneCluster, source: Path, out: Path, *extra: str) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "sparkner.jobs",
-        "--master",
-        cluster.master,
-        "--input",
-        str(source),
-        "--input-format",
-        "json",
-        "--id-col",
-        "doc_id",
+        *job_process(cluster.master),
+        *json_input(str(source)),
         "--output",
         str(out),
         *extra,

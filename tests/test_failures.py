@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from fakes import RunsOutOfMemory
 from parity import assert_same_entities
+from samples import json_input
 from texts import ALL_TEXTS
 
 import sparkner
@@ -97,12 +98,7 @@ def test_the_job_counts_failed_texts(spark, broken_model, tmp_path):
     out = tmp_path / "out"
     code = main(
         [
-            "--input",
-            str(source),
-            "--input-format",
-            "json",
-            "--id-col",
-            "doc_id",
+            *json_input(str(source)),
             "--output",
             str(out),
             "--model",

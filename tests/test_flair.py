@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from samples import json_input
 from texts import SHORT_TEXTS
 from tiny_models import build_tiny_flair_tagger
 
@@ -140,12 +141,7 @@ def test_flair_job(spark, taggers, tmp_path):
     assert (
         main(
             [
-                "--input",
-                str(source),
-                "--input-format",
-                "json",
-                "--id-col",
-                "doc_id",
+                *json_input(str(source)),
                 "--output",
                 str(out),
                 "--model",

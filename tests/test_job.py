@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from parity import assert_same_entities
-from samples import copies_of_the_sample
+from samples import copies_of_the_sample, job_process, json_input
 
 from sparkner import SAMPLE_DOCS
 from sparkner.cli.job import main
@@ -80,12 +80,7 @@ def test_incremental_processes_only_new_ids(spark, tmp_path):
     assert (
         main(
             [
-                "--input",
-                str(half),
-                "--input-format",
-                "json",
-                "--id-col",
-                "doc_id",
+                *json_input(str(half)),
                 "--output",
                 str(out),
                 "--mode",
@@ -251,12 +246,7 @@ def test_duplicate_ids_refused_in_incremental_mode(tmp_path, capsys):
     doubled = tmp_path / "doubled.jsonl"
     doubled.write_text(SAMPLE.read_text() + SAMPLE.read_text().splitlines()[0] + "\n")
     args = [
-        "--input",
-        str(doubled),
-        "--input-format",
-        "json",
-        "--id-col",
-        "doc_id",
+        *json_input(str(doubled)),
         "--output",
         str(tmp_path / "o"),
         "--mode",
@@ -269,17 +259,8 @@ def test_duplicate_ids_refused_in_incremental_mode(tmp_path, capsys):
 def incremental_job_command(source: Path, out: Path) -> list[str]:
     """The job as its own process, committing every ~30 documents."""
     return [
-        sys.executable,
-        "-m",
-        "sparkner.jobs",
-        "--master",
-        "local[1]",
-        "--input",
-        str(source),
-        "--input-format",
-        "json",
-        "--id-col",
-        "doc_id",
+        *job_process("local[1]"),
+        *json_input(str(source)),
         "--output",
         str(out),
         "--mode",
@@ -342,12 +323,7 @@ def test_gold_column_puts_span_metrics_in_the_summary(spark, tmp_path):
     out = tmp_path / "out"
     code = main(
         [
-            "--input",
-            str(source),
-            "--input-format",
-            "json",
-            "--id-col",
-            "doc_id",
+            *json_input(str(source)),
             "--gold-col",
             "gold",
             "--output",

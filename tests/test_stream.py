@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 from parity import assert_same_entities
 from pyspark.sql.functions import pandas_udf
-from samples import DOCS, many_docs
+from samples import DOCS, json_input, many_docs
 
 from sparkner import DEMO_MODEL, SAMPLE_DOCS
 from sparkner.cli.job import main
@@ -34,12 +33,7 @@ def write_files(folder: Path, first: int, count: int, per_file: int = 7, docs: l
 
 def stream_args(source: Path, tmp_path: Path, *extra: str) -> list[str]:
     return [
-        "--input",
-        str(source),
-        "--input-format",
-        "json",
-        "--id-col",
-        "doc_id",
+        *json_input(str(source)),
         "--stream",
         "--checkpoint",
         str(tmp_path / "checkpoint"),
@@ -146,11 +140,7 @@ def committed_batches(out: Path) -> int:
 
 def job_process(source: Path, tmp_path: Path, out: Path, *extra: str) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "sparkner.jobs",
-        "--master",
-        "local[1]",
+        *job_process("local[1]"),
         *stream_args(source, tmp_path),
         "--output",
         str(out),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyspark
 import pytest
+from samples import json_input
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "sparkner_quickstart.ipynb"
@@ -75,12 +76,7 @@ def test_the_job_runs_from_the_installed_wheel(installed):
     out = installed / "out"
     job = [
         venv / "bin" / "sparkner-job",
-        "--input",
-        sample,
-        "--input-format",
-        "json",
-        "--id-col",
-        "doc_id",
+        *json_input(sample),
         "--output",
         out,
     ]
