@@ -93,6 +93,35 @@ def test_config_file_keys_are_the_options_too(tmp_path):
         parse_args(["--config", str(config)])
 
 
+@pytest.mark.parametrize(
+    "command, required", [("job", ["--input", "in", "--output", "out"]), ("eval", ["--gold", "g"]), ("serve", [])]
+)
+def test_a_misspelled_flag_gets_one_line_naming_the_closest(command, required, capsys):
+    """Every command line answers a typo with one line (not the usage), exit status 2."""
+    from importlib import import_module
+
+    main_of = import_module(f"sparkner.cli.{command}").main
+    with pytest.raises(SystemExit) as exited:
+        main_of(["--model", "m", *required, "--aggregation-stratgy", "first"])
+    err = capsys.readouterr().err.strip()
+    assert exited.value.code == 2
+    assert err.count("\n") == 0 and "unknown flag --aggregation-stratgy; did you mean --aggregation-strategy?" in err
+
+
+def test_old_token_flags_still_work_with_a_warning(tmp_path, capsys):
+    """0.1.0's spellings, for one release: the job's --token-file is --hf-token-file now."""
+    token = tmp_path / "token"
+    token.write_text("hf_old_spelling\n")
+    config = parse_args(["--input", "in", "--output", "out", "--token-file", str(token)])
+    assert config.token == "hf_old_spelling"
+    assert "--token-file is deprecated; use --hf-token-file" in capsys.readouterr().err
+    from sparkner.cli.serve import build_parser as serve_parser
+
+    args = vars(serve_parser().parse_args(["--model", "m", "--token-file", str(token)]))
+    assert args["api_token_file"] == str(token) and "token_file" not in args
+    assert "--token-file is deprecated; use --api-token-file" in capsys.readouterr().err
+
+
 def test_a_misspelled_option_names_the_right_one():
     with pytest.raises(ValueError, match="unknown option 'aggregation_stratgy'; did you mean aggregation_strategy\\?"):
         TokenClassifier("some/model", aggregation_stratgy="first")
