@@ -1,6 +1,6 @@
 """What every benchmark shares: paths, the data in ../shared, and span F1.
 
-Benchmarks call the library for everything else (sparkner's classifier, its chunking
+Benchmarks call the library for everything else (sparkner's classifier, its windows
 and its predictor), so they measure the code users run rather than a copy of it.
 """
 

@@ -22,7 +22,7 @@ import torch
 from paths import DATA, REAL_MODEL, ROOT, SHARED, TOKENIZERS  # noqa: F401 - re-exported for the benchmarks
 
 from sparkner import TokenClassifier
-from sparkner.engine import windows as chunking
+from sparkner.engine import windows as windowing
 from sparkner.metrics.conll import gold_spans, read_conll_file
 from sparkner.metrics.spans import LabelCounts, add_counts, metrics_rows, row_counts
 
@@ -181,7 +181,7 @@ def gold_labels(offsets: np.ndarray, special: np.ndarray, spans: tuple[tuple[int
 def perfect_tagger(classifier: TokenClassifier, docs: list[GoldText], noise: float = 0.0, seed: int = 0) -> None:
     """Replace the classifier's model forward by a lookup of each window's gold labels."""
     engine = classifier.engine
-    windows = chunking.encode_windows(engine.tokenizer, engine.info, [doc.text for doc in docs], engine.stride)
+    windows = windowing.encode_windows(engine.tokenizer, engine.info, [doc.text for doc in docs], engine.stride)
     table: dict[tuple[int, ...], np.ndarray] = {}
     for row in range(len(windows.row_text)):
         tokens = slice(windows.row_start[row], windows.row_start[row + 1])

@@ -1,4 +1,4 @@
-"""Windows read straight from the Rust tokenizer's encodings (`chunking.WindowEncoder`) equal the
+"""Windows read straight from the Rust tokenizer's encodings (`windowing.WindowEncoder`) equal the
 windows transformers' tokenizer call makes (truncation, overflow, stride, offsets, special-token
 masks, token type ids), on every tokenizer family and the real tokenizers."""
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from texts import ALL_TEXTS
 
 from sparkner import TokenClassifier
-from sparkner.engine import windows as chunking
+from sparkner.engine import windows as windowing
 from sparkner.engine.windows import Windows
 from sparkner.sources.loading import model_input_names
 
@@ -54,8 +54,8 @@ def assert_same_windows(ours: Windows, theirs: Windows, context: str) -> None:
 
 
 def check(engine, texts: list[str], context: str) -> None:
-    for stride in sorted({0, 1, engine.stride, chunking.max_stride(engine.info)}):
-        ours = chunking.WindowEncoder(engine.tokenizer, engine.info, stride).encode(texts)
+    for stride in sorted({0, 1, engine.stride, windowing.max_stride(engine.info)}):
+        ours = windowing.WindowEncoder(engine.tokenizer, engine.info, stride).encode(texts)
         assert_same_windows(
             ours, windows_from_transformers(engine.tokenizer, engine.info, texts, stride), f"{context}, stride {stride}"
         )
@@ -113,7 +113,7 @@ def test_which_windows_the_backend_cuts_itself(tiny_models):
     engine = TokenClassifier(str(tiny_models["roberta"])).engine
     engine.tokenizer.truncation_side = "left"
     try:
-        encoder = chunking.WindowEncoder(engine.tokenizer, engine.info, engine.stride)
+        encoder = windowing.WindowEncoder(engine.tokenizer, engine.info, engine.stride)
         assert encoder.backend_cuts
         ours = encoder.encode(ALL_TEXTS)
         assert_same_windows(

@@ -102,12 +102,12 @@ def test_long_texts_without_stride_are_covered_whole(context_free_models, strate
 
 def test_stitched_tokens_keep_context_on_both_sides(tiny_models):
     """In the overlap of two windows each token comes from the window where it is more central."""
-    from sparkner.engine import windows as chunking
+    from sparkner.engine import windows as windowing
 
     classifier = TokenClassifier(tiny_models["bert-cased"])
     info, stride = classifier.engine.info, classifier.engine.stride
-    windows = chunking.encode_windows(classifier.engine.tokenizer, info, LONG_TEXTS, stride)
-    selection = chunking.stitched(windows, info, stride)
+    windows = windowing.encode_windows(classifier.engine.tokenizer, info, LONG_TEXTS, stride)
+    selection = windowing.stitched(windows, info, stride)
     full = classifier.engine.tokenizer(LONG_TEXTS, add_special_tokens=False)["input_ids"]
     for text, ids in enumerate(full):
         mine = selection.token[selection.sequence == text]

@@ -2,7 +2,7 @@
 
 A backend splits a group of distinct texts' work into two stages: `prepare` (the host's work
 before the model, such as tokenizing; safe in a background thread) and `finish` (the model, then
-turning its output into entities). `TokenClassifier` calls `classify_unique`, or, when `overlaps`
+turning its output into entities). `TokenClassifier` calls `classify_unique`, or, when `prefetches`
 is on, prepares the next group while the current one finishes (`prefetch`).
 """
 
@@ -39,7 +39,7 @@ class Engine(abc.ABC):
         """The model over what `prepare` made, then the entities of each text."""
 
     @property
-    def overlaps(self) -> bool:
+    def prefetches(self) -> bool:
         """Whether `prepare` of the next group should run while the current group finishes."""
         return False
 

@@ -26,7 +26,7 @@ logger = logging.getLogger("sparkner")
 # probability matrix of a huge Arrow batch never has to exist all at once; smaller
 # groups when the next one is prepared while the current one runs (see `prefetch`).
 GROUP_CHARACTERS = 1_000_000
-OVERLAP_GROUP_CHARACTERS = 200_000
+PREFETCH_GROUP_CHARACTERS = 200_000
 
 __all__ = ["Entity", "TextResult", "TokenClassifier"]
 
@@ -98,9 +98,9 @@ class TokenClassifier:
         if unique and self.settings.on_error is OnError.NULL:
             self.engine.load()  # a model that cannot load fails the task, whatever on_error says
         found: dict[str, TextResult] = {}
-        overlapping = self.engine.overlaps
-        groups = list(_character_groups(unique, OVERLAP_GROUP_CHARACTERS if overlapping else GROUP_CHARACTERS))
-        for group, group_results in zip(groups, self._classify_groups(groups, overlapping)):
+        prefetching = self.engine.prefetches
+        groups = list(_character_groups(unique, PREFETCH_GROUP_CHARACTERS if prefetching else GROUP_CHARACTERS))
+        for group, group_results in zip(groups, self._classify_groups(groups, prefetching)):
             found.update(zip(group, group_results))
         if len(unique) == len(texts):  # no null and no repeated text: the common case
             return [found[text] for text in texts]
@@ -118,10 +118,10 @@ class TokenClassifier:
                 results.append(found[text])
         return results
 
-    def _classify_groups(self, groups: list[list[str]], overlapping: bool) -> Iterable[list[TextResult]]:
-        """Each group's results in order; when `overlapping`, each next group is tokenized in a
+    def _classify_groups(self, groups: list[list[str]], prefetching: bool) -> Iterable[list[TextResult]]:
+        """Each group's results in order; when `prefetching`, each next group is tokenized in a
         background thread while the current one runs (`prefetch.prepared_ahead`)."""
-        if not overlapping or len(groups) < 2:
+        if not prefetching or len(groups) < 2:
             yield from map(self._classify_group, groups)
             return
         engine = self.engine

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sparkner.engine import windows as chunking
+from sparkner.engine import windows as windowing
 from sparkner.engine.aggregation import Aggregator, merge_overlapping
 from sparkner.engine.base import Engine
 from sparkner.engine.forward import Predictor
@@ -39,7 +39,7 @@ class TransformersEngine(Engine):
         loading.check_vocabulary(settings.model, self.tokenizer, config)
         self.info = loading.tokenizer_info(self.tokenizer, config)
         validate_stride(settings, self.info)
-        self.encoder = chunking.WindowEncoder(self.tokenizer, self.info, self.stride)
+        self.encoder = windowing.WindowEncoder(self.tokenizer, self.info, self.stride)
         self.aggregator = Aggregator(
             self.tokenizer,
             self.info.labels,
@@ -54,7 +54,7 @@ class TransformersEngine(Engine):
                 settings.model,
                 settings.aggregation_strategy.value,
             )
-        self.prepare_ahead: bool | None = None  # see `overlaps`
+        self.prepare_ahead: bool | None = None  # see `prefetches`
         self._predictor: Predictor | None = None
         self._loaded: Any = None  # the cached model the predictor was built for
 
@@ -62,7 +62,7 @@ class TransformersEngine(Engine):
         """The model on its device, loaded on first use (once per worker process).
 
         Looked up in the worker cache on every call, so this engine never keeps a
-        model alive that the cache has evicted (see `cache`).
+        model alive that the cache has evicted (see `worker_cache`).
         """
         settings = self.settings
         runtime = settings.runtime_spec
@@ -93,19 +93,19 @@ class TransformersEngine(Engine):
     @property
     def stride(self) -> int:
         """Tokens shared by neighbouring windows: the user's, or a quarter of a window."""
-        return self.settings.stride if self.settings.stride is not None else chunking.default_stride(self.info)
+        return self.settings.stride if self.settings.stride is not None else windowing.default_stride(self.info)
 
     @property
     def stitches_windows(self) -> bool:
-        """Whether a long text is stitched into one sequence (see `chunking.stitched`).
+        """Whether a long text is stitched into one sequence (see `windowing.stitched`).
 
         With an explicit `stride` the grouped strategies follow the pipeline: each
-        window aggregated on its own, then overlapping entities merged.
+        window aggregated on its own, then prefetching entities merged.
         """
         return self.settings.stride is None or self.settings.aggregation_strategy is AggregationStrategy.NONE
 
     @property
-    def overlaps(self) -> bool:
+    def prefetches(self) -> bool:
         """Whether the next group of texts is tokenized while the current one runs: `prepare_ahead`
         when set, else on for a GPU (on a CPU the two would only take turns on the same cores)."""
         return self.prepare_ahead if self.prepare_ahead is not None else self.device.type != "cpu"
@@ -124,15 +124,15 @@ class TransformersEngine(Engine):
 
     def postprocess(self, prepared: Prepared, probs: np.ndarray) -> list[TextResult]:
         """Probabilities into each text's entities: windows stitched (or each aggregated and the
-        overlapping entities merged, with an explicit `stride`), with the tokens and windows it took."""
+        prefetching entities merged, with an explicit `stride`), with the tokens and windows it took."""
         texts, windows = prepared.texts, prepared.windows
         windows_per_text = np.bincount(windows.row_text, minlength=len(texts))
-        tokens_per_text = chunking.text_token_counts(windows, self.info, self.stride)
+        tokens_per_text = windowing.text_token_counts(windows, self.info, self.stride)
         if self.stitches_windows:
-            selection = chunking.stitched(windows, self.info, self.stride)
+            selection = windowing.stitched(windows, self.info, self.stride)
             entities = self.aggregator.entities(windows, selection, probs, texts)
         else:
-            per_window = self.aggregator.entities(windows, chunking.per_window(windows), probs, texts)
+            per_window = self.aggregator.entities(windows, windowing.per_window(windows), probs, texts)
             by_text: list[list[Entity]] = [[] for _ in texts]
             for text, found in zip(windows.row_text, per_window):
                 by_text[text].extend(found)
@@ -149,7 +149,7 @@ class Prepared:
     """Texts and their windows, ready for the model."""
 
     texts: list[str]
-    windows: chunking.Windows
+    windows: windowing.Windows
 
 
 def without_empty_spans(entities: list[Entity]) -> list[Entity]:
@@ -169,8 +169,8 @@ def without_empty_spans(entities: list[Entity]) -> list[Entity]:
 
 def validate_stride(settings: Settings, info: loading.TokenizerInfo) -> None:
     """A stride must leave each window at least one new token (as the tokenizer requires)."""
-    if settings.stride is not None and settings.stride > chunking.max_stride(info):
+    if settings.stride is not None and settings.stride > windowing.max_stride(info):
         raise ValueError(
             f"stride {settings.stride} is too large for {settings.model!r}: its windows hold {info.window} tokens, "
-            f"{info.num_special} of them special, so stride must be at most {chunking.max_stride(info)}"
+            f"{info.num_special} of them special, so stride must be at most {windowing.max_stride(info)}"
         )

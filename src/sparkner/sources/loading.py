@@ -1,4 +1,4 @@
-"""Loading the model and tokenizer (from wherever `sources.resolve` says they are).
+"""Loading the model and tokenizer (from wherever `locations.resolve` says they are).
 
 The driver loads only the tokenizer and config (cheap) to validate parameters
 against the model's real window; each executor Python worker loads the weights
@@ -58,7 +58,7 @@ _PADDING_OFFSET_MODEL_TYPES = frozenset(
 
 @dataclass(frozen=True)
 class TokenizerInfo:
-    """What chunking and aggregation need to know about a tokenizer and its model."""
+    """What cutting windows and aggregation need to know about a tokenizer and its model."""
 
     window: int  # tokens per model call, special tokens included
     num_special: int  # special tokens the tokenizer adds around one text

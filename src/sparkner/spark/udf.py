@@ -34,7 +34,7 @@ logger = logging.getLogger("sparkner")
 
 def worker_classifier(settings: Settings) -> TokenClassifier:
     """One engine per (settings) per Python worker, in the bounded worker cache; the weights
-    are shared further between engines of the same model (`loading.cached_model`)."""
+    are shared further between engines of the same model (`sources.loading.cached_model`)."""
     return WORKER_CACHE.get("classifier", settings, lambda: TokenClassifier.from_settings(settings))
 
 
@@ -192,7 +192,7 @@ def stats_schema(settings: Settings) -> StructType:
 
 def ner_stats_udf(settings: Settings, counters: Any = None) -> Any:
     """For the batch job: entities plus each text's tokens and windows, for the run summary;
-    `counters` (`jobs.progress_line.Counters`) hear of the rows and tokens done, for its progress line."""
+    `counters` (`jobs.progress.Counters`) hear of the rows and tokens done, for its progress line."""
 
     def ner_with_stats(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         classifier = _worker_setup(settings)

@@ -24,10 +24,10 @@ TEXTS = [f"{text} ({copy})" for copy in range(12) for text in ALL_TEXTS]
 def small_groups(monkeypatch):
     """Many groups, the same with and without overlap (so batches, and scores, are identical)."""
     monkeypatch.setattr(sparkner.engine.classifier, "GROUP_CHARACTERS", 2_000)
-    monkeypatch.setattr(sparkner.engine.classifier, "OVERLAP_GROUP_CHARACTERS", 2_000)
+    monkeypatch.setattr(sparkner.engine.classifier, "PREFETCH_GROUP_CHARACTERS", 2_000)
 
 
-def overlapping(path, **options) -> TokenClassifier:
+def prefetching(path, **options) -> TokenClassifier:
     classifier = TokenClassifier(str(path), **options)
     classifier.engine.prepare_ahead = True
     return classifier
@@ -36,7 +36,7 @@ def overlapping(path, **options) -> TokenClassifier:
 def test_same_results_in_the_same_order_with_tokenizing_in_the_background(tiny_models):
     for family, path in tiny_models.items():
         expected = TokenClassifier(str(path))(TEXTS)
-        classifier = overlapping(path)
+        classifier = prefetching(path)
         prepared_at, finished_at, threads = [], [], set()
         prepare, finish = classifier.engine.prepare, classifier.engine.finish
 
@@ -74,13 +74,13 @@ def tokenizing_fails_on_boom(classifier: TokenClassifier, monkeypatch) -> TokenC
 
 
 def test_an_error_while_tokenizing_propagates(tiny_models, monkeypatch):
-    classifier = tokenizing_fails_on_boom(overlapping(tiny_models["bert-cased"]), monkeypatch)
+    classifier = tokenizing_fails_on_boom(prefetching(tiny_models["bert-cased"]), monkeypatch)
     with pytest.raises(ValueError, match="tokenizer failed on a text"):
         classifier([*TEXTS[:100], "boom", *TEXTS[100:]])
 
 
 def test_on_error_null_still_isolates_the_failing_text(tiny_models, monkeypatch):
-    classifier = tokenizing_fails_on_boom(overlapping(tiny_models["bert-cased"], on_error="null"), monkeypatch)
+    classifier = tokenizing_fails_on_boom(prefetching(tiny_models["bert-cased"], on_error="null"), monkeypatch)
     reference = TokenClassifier(str(tiny_models["bert-cased"]))
     texts = [*TEXTS[:100], "boom", *TEXTS[100:]]
     results = classifier.classify(texts)
@@ -93,7 +93,7 @@ def test_on_error_null_still_isolates_the_failing_text(tiny_models, monkeypatch)
 
 def test_out_of_memory_halving_still_works(tiny_models):
     expected = TokenClassifier(str(tiny_models["bert-cased"]), stride=8)(TEXTS)
-    classifier = overlapping(tiny_models["bert-cased"], stride=8, batch_size=10_000, max_batch_tokens=1_000_000)
+    classifier = prefetching(tiny_models["bert-cased"], stride=8, batch_size=10_000, max_batch_tokens=1_000_000)
     predictor = classifier.engine.predictor
     predictor.model = RunsOutOfMemory(predictor.model, limit=200)
     found = classifier(TEXTS)
