@@ -8,15 +8,31 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_python_examples_run(spark, capsys):
+def expected_output(comment: str) -> re.Pattern:
+    """A printed result as the README shows it in comments: `0.94..` is a score's first digits,
+    `...` stands for the rest of a list."""
+    pattern = re.escape(comment).replace(r"\.\.\.", ".*").replace(r"\.\.", r"\d*")
+    return re.compile(pattern)
+
+
+def test_readme_python_examples_run_and_print_what_they_say(spark, capsys):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert len(blocks) >= 3
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own documentation
     printed = capsys.readouterr().out
-    assert "'entity_group': 'PER'" in printed and "'word': 'Wolfgang'" in printed
     assert "Emmanuel Macron" in printed
+    shown = [
+        " ".join(line.strip().removeprefix("# ").strip() for line in group.splitlines())
+        for block in blocks
+        for group in re.findall(r"(?m)^print\(.*\n((?:# .*\n)+)", block)
+    ]
+    assert len(shown) >= 2, "the README shows what its print() calls print"
+    for comment in shown:
+        assert expected_output(comment).search(printed.replace("\n", " ")), (
+            f"the README says {comment!r}; printed {printed}"
+        )
 
 
 def test_readme_starts_with_the_two_commands():
