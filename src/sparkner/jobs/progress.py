@@ -1,7 +1,7 @@
 """Progress a person can read while the job runs: rows done out of the total, rows/s, tokens/s, ETA.
 
 The rows and tokens come from two Spark accumulators that the NER UDF adds to after each Arrow
-batch (`spark.ner_stats_udf`); Spark merges a task's additions when the task ends, so the job
+batch (`spark.udf.ner_stats_udf`); Spark merges a task's additions when the task ends, so the job
 splits its rows into tasks of about `run.ROWS_PER_TASK` to make the count move steadily. On a
 terminal the line is a `tqdm` bar; otherwise (a log file, a scheduler) one log line every
 `LOG_INTERVAL` seconds (`--progress-interval`). Spark's status tracker adds the number of tasks running.
@@ -27,7 +27,7 @@ LOG_INTERVAL = 10.0
 
 @dataclass(frozen=True)
 class Counters:
-    """Rows and tokens classified so far, added to by the workers (see `spark.ner_stats_udf`)."""
+    """Rows and tokens classified so far, added to by the workers (see `spark.udf.ner_stats_udf`)."""
 
     rows: Any  # pyspark.Accumulator[int]
     tokens: Any

@@ -145,64 +145,55 @@ def _worker_setup(settings: Settings) -> TokenClassifier:
     return classifier
 
 
-def result_schema(settings: Settings) -> Any:
-    """`array<struct<...>>`; with `on_error="null"`, `struct<entities, error>` so a failed
-    text says why next to its null entities."""
+# What a UDF gives per text besides its entities (fields of `TextResult`), and their Spark types.
+ENTITIES_AND_ERROR = ("entities", "error")
+ENTITIES_AND_STATS = ("entities", "tokens", "windows", "error")
+FIELD_TYPES = {"tokens": IntegerType(), "windows": IntegerType(), "error": StringType()}
+
+
+def result_schema(settings: Settings, fields: tuple[str, ...] | None = None) -> Any:
+    """`array<struct<...>>` (the entities alone), or `struct<fields>` for a UDF that says more per
+    text (with `on_error="null"`, why a failed text has null entities)."""
     entities = entity_schema(settings.aggregation_strategy)
-    if settings.on_error is OnError.FAIL:
+    if fields is None:
         return entities
-    return StructType([StructField("entities", entities), StructField("error", StringType())])
+    return StructType([StructField(name, entities if name == "entities" else FIELD_TYPES[name]) for name in fields])
 
 
-def _results_frame(results: list[TextResult], index: pd.Index, fields: tuple[str, ...]) -> pd.DataFrame:
-    """The struct columns of a UDF that returns more than entities, aligned with the batch."""
-    return pd.DataFrame(
-        {name: pd.Series([getattr(r, name) for r in results], index=index, dtype=object) for name in fields},
-        index=index,
-    )
+def classify_udf(settings: Settings, fields: tuple[str, ...] | None = None, counters: Any = None) -> Any:
+    """The one UDF factory: an iterator pandas UDF whose worker builds its classifier once (the
+    worker cache) and turns each Arrow batch of texts into a column of results. `fields` (see
+    `result_schema`) picks what each row holds; `counters` (`jobs.progress.Counters`) hear of the
+    rows and tokens done, for the job's progress line."""
 
-
-def settings_udf(settings: Settings) -> Any:
-    """The entities UDF of already validated settings (see `ner_udf`)."""
-
-    def ner(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
-        classifier = _worker_setup(settings)
-        for batch in batches:
-            yield pd.Series(classifier(_texts(batch)), index=batch.index, dtype=object)
-
-    def ner_or_error(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
-        classifier = _worker_setup(settings)
-        for batch in batches:
-            yield _results_frame(classifier.classify(_texts(batch)), batch.index, ("entities", "error"))
-
-    function = ner if settings.on_error is OnError.FAIL else ner_or_error
-    return pandas_udf(function, returnType=result_schema(settings))  # type: ignore[call-overload]
-
-
-def stats_schema(settings: Settings) -> StructType:
-    return StructType(
-        [
-            StructField("entities", entity_schema(settings.aggregation_strategy)),
-            StructField("tokens", IntegerType()),
-            StructField("windows", IntegerType()),
-            StructField("error", StringType()),
-        ]
-    )
-
-
-def ner_stats_udf(settings: Settings, counters: Any = None) -> Any:
-    """For the batch job: entities plus each text's tokens and windows, for the run summary;
-    `counters` (`jobs.progress.Counters`) hear of the rows and tokens done, for its progress line."""
-
-    def ner_with_stats(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+    # pyspark reads the kind of UDF from these hints; a struct's batches are DataFrames all the same.
+    def classify(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
         classifier = _worker_setup(settings)
         for batch in batches:
             results = classifier.classify(_texts(batch))
             if counters is not None:
                 counters.add(len(results), sum(result.tokens for result in results))
-            yield _results_frame(results, batch.index, ("entities", "tokens", "windows", "error"))
+            yield _column(results, batch.index, fields)
 
-    return pandas_udf(ner_with_stats, returnType=stats_schema(settings))  # type: ignore[call-overload]
+    return pandas_udf(classify, returnType=result_schema(settings, fields))  # type: ignore[call-overload]
+
+
+def _column(results: list[TextResult], index: pd.Index, fields: tuple[str, ...] | None) -> pd.Series | pd.DataFrame:
+    """A batch's results aligned with it: the entities, or one column per field of the struct."""
+    if fields is None:
+        return pd.Series([result.entities for result in results], index=index, dtype=object)
+    columns = {name: pd.Series([getattr(r, name) for r in results], index=index, dtype=object) for name in fields}
+    return pd.DataFrame(columns, index=index)
+
+
+def settings_udf(settings: Settings) -> Any:
+    """The entities UDF of already validated settings (see `ner_udf`)."""
+    return classify_udf(settings, None if settings.on_error is OnError.FAIL else ENTITIES_AND_ERROR)
+
+
+def ner_stats_udf(settings: Settings, counters: Any = None) -> Any:
+    """For the batch job: entities plus each text's tokens and windows, for the run summary."""
+    return classify_udf(settings, ENTITIES_AND_STATS, counters)
 
 
 def ner_udf(model: Any, **options: Any) -> Any:
