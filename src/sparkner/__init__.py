@@ -19,6 +19,7 @@ from sparkner.demo import SAMPLE_DOCS, SAMPLE_GOLD
 from sparkner.engine.classifier import TokenClassifier
 from sparkner.options.settings import AggregationStrategy
 from sparkner.sources.loading import ModelLoadError
+from sparkner.spark.session import default_worker_interpreter
 
 _SPARK_NAMES = {
     "ner_udf": "sparkner.spark.udf",
@@ -44,6 +45,8 @@ __all__ = [
     "register",
 ]
 __version__ = "0.1.0"
+
+default_worker_interpreter()  # `.venv/bin/python script.py`: Spark's workers find sparkner too
 
 
 def __getattr__(name: str) -> Any:

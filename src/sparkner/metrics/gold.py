@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sparkner.metrics.conll import gold_spans, joined, parse_conll
+from sparkner.spark.session import workers_on_this_interpreter
 
 GOLD_TYPE = "array<struct<start:int, end:int, label:string>>"
 GOLD_SCHEMA = f"id string, text string, gold {GOLD_TYPE}"
@@ -43,6 +44,7 @@ def read_conll(spark: Any, path: str, *, unit: str = "sentence", tag_column: int
                     rows.append({"id": f"{name}:{n}", "text": sentence.text, "gold": spans})
             yield pd.DataFrame(rows, columns=["id", "text", "gold"])
 
+    workers_on_this_interpreter(spark)  # `parse` runs in Spark's Python workers, which need sparkner
     files = spark.read.text(path, wholetext=True).selectExpr("value", "_metadata.file_path AS file")
     return files.mapInPandas(parse, GOLD_SCHEMA)
 

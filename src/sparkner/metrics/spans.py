@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from sparkner.spark.session import workers_on_this_interpreter
+
 Span = tuple[int, int, str]  # (start, end, label)
 MODES = ("exact", "overlap")
 METRIC_COLUMNS = ("label", "precision", "recall", "f1", "support", "predicted", "true_positives")
@@ -169,6 +171,7 @@ def label_counts(
     predicted_label, has_index = _span_fields(df.schema[predictions].dataType, predictions, "predictions")
     gold_label, _ = _span_fields(df.schema[gold].dataType, gold, "gold")
     counts_udf = _counts_udf(mode, dict(label_map or {}), frozenset(ignore_labels or ()), has_index)
+    workers_on_this_interpreter(df.sparkSession)  # the counts are made in Spark's Python workers
 
     def field_of(name: str) -> Any:
         return lambda element: element[name]

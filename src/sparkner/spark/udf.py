@@ -27,6 +27,7 @@ from sparkner.engine.results import TextResult
 from sparkner.options.settings import OnError, Settings
 from sparkner.sources.settings import build_settings
 from sparkner.spark.schema import entity_schema
+from sparkner.spark.session import workers_on_this_interpreter
 from sparkner.worker_cache import WORKER_CACHE
 
 logger = logging.getLogger("sparkner")
@@ -208,6 +209,7 @@ def ner_udf(model: Any, **options: Any) -> Any:
     """
     settings = build_settings(model, **options)
     TokenClassifier.from_settings(settings)  # tokenizer, config and stride checked now, not on a worker
+    workers_on_this_interpreter()
     return settings_udf(settings)
 
 
