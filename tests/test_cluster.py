@@ -107,7 +107,7 @@ def test_job_overwrite_then_incremental_on_the_cluster(spark, cluster, tmp_path,
     half.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[::2]))
     incremental = tmp_path / "incremental"
     run_job(cluster, half, incremental, "--mode", "incremental")
-    run_job(cluster, SAMPLE, incremental, "--mode", "incremental", "--chunk-rows", "5")
+    run_job(cluster, SAMPLE, incremental, "--mode", "incremental", "--chunk-rows", "9")  # two commits
     result = spark.read.parquet(str(incremental))
     assert result.count() == result.select("doc_id").distinct().count() == len(local_reference)
     assert_same_outputs(by_id(spark, incremental), local_reference)

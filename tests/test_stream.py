@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from parity import assert_same_entities
 from pyspark.sql.functions import pandas_udf
-from samples import DOCS, json_input, many_docs
+from samples import DOCS, job_process, json_input, many_docs
 
 from sparkner import DEMO_MODEL, SAMPLE_DOCS
 from sparkner.cli.job import main
@@ -138,14 +138,8 @@ def committed_batches(out: Path) -> int:
     )
 
 
-def job_process(source: Path, tmp_path: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        *job_process("local[1]"),
-        *stream_args(source, tmp_path),
-        "--output",
-        str(out),
-        *extra,
-    ]
+def stream_process(source: Path, tmp_path: Path, out: Path, *extra: str) -> list[str]:
+    return job_process("local[1]", *stream_args(source, tmp_path), "--output", str(out), *extra)
 
 
 @pytest.mark.processes
@@ -153,7 +147,7 @@ def test_a_stream_killed_mid_batch_then_rerun_has_every_id_exactly_once(spark, t
     docs = many_docs(12)  # 420 documents in 6 files, one file per micro-batch
     source, out = tmp_path / "in", tmp_path / "out"
     write_files(source, 0, 6, per_file=70, docs=docs)
-    command = job_process(source, tmp_path, out, "--max-files-per-trigger", "1")
+    command = stream_process(source, tmp_path, out, "--max-files-per-trigger", "1")
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -181,7 +175,7 @@ def test_a_stream_killed_mid_batch_then_rerun_has_every_id_exactly_once(spark, t
 def test_processing_time_trigger_picks_up_a_new_file_and_stops_on_sigterm(spark, tmp_path):
     source, out = tmp_path / "in", tmp_path / "out"
     write_files(source, 0, 1)
-    command = job_process(source, tmp_path, out, "--trigger", "processing-time=1 second")
+    command = stream_process(source, tmp_path, out, "--trigger", "processing-time=1 second")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None and committed_batches(out) < 1:
