@@ -40,7 +40,7 @@ PROG = "sparkner-job"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(
-        "sparkner-job", "Add named entities to a table of texts with a Hugging Face token-classification model."
+        PROG, "Add named entities to a table of texts with a Hugging Face token-classification model."
     )
     source = parser.add_argument_group("input")
     source.add_argument("--input", help="input path (files or a folder)")

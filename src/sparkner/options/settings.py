@@ -3,13 +3,15 @@
 Each option is one field of `Settings`, declared with `option(...)`: its default, its
 parser (which validates and normalises a value, naming the allowed ones when it
 refuses), its help text and where else it appears (the task's `parameters` JSON, the
-job's command line). `build_settings`, the job's flags and config file, and the
-README's option table are all derived from these declarations (as Spark ML derives
-setters and docs from its `Param`s), so an option added here reaches every entry point.
+command lines). `parse_options`, the command lines' flags (`cli.common`), the job's config
+file and the README's option tables (`options.readme`) are all derived from these
+declarations (as Spark ML derives setters and docs from its `Param`s), so an option added
+here reaches every entry point.
 
-Settings are plain data: checked once, then pickled to the executors, so a typo fails
-on the driver with a message that names the value and the allowed ones, never as a
-worker traceback.
+Everything here is pure: no disk, no network. `sources.settings.build_settings` adds what
+depends on the model (its source, an MLflow pin, `backend="auto"`, the runtime's packages)
+once; the `Settings` are then pickled to the executors, so a typo fails on the driver with a
+message that names the value and the allowed ones, never as a worker traceback.
 """
 
 from __future__ import annotations
