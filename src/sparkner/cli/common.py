@@ -37,8 +37,9 @@ class CommandParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
             unknown = message.removeprefix("unrecognized arguments:").split()
-            flag = next((word for word in unknown if word.startswith("-")), unknown[0] if unknown else "")
-            message = f"unknown flag {flag.split('=')[0]}; " + self.closest_flag_hint(flag.split("=")[0])
+            word = next((word for word in unknown if word.startswith("-")), unknown[0] if unknown else "")
+            flag = word.split("=")[0]  # --flag=value
+            message = f"unknown flag {flag}; " + self.closest_flag_hint(flag)
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
     def closest_flag_hint(self, flag: str) -> str:
