@@ -53,7 +53,7 @@ def main() -> None:
                     model=args.model,
                 )
                 summary = run_job(spark, config, config.ner_settings())
-                assert summary.rows_in == args.rows
+                assert summary.rows_processed == args.rows
                 seconds[size].append(summary.processing_seconds)
                 print(
                     f"repeat {repeat + 1}, chunk rows {size or 'all'}: {summary.processing_seconds:.1f} s, "

@@ -65,7 +65,7 @@ def main() -> None:
                     summary = run_stream(spark, config, config.ner_settings())
                 seconds = time.time() - started
                 wall[mode].append(seconds)
-                print(f"{mode} run {run + 1}: {summary.rows_in:,} new rows, {seconds:.1f} s", flush=True)
+                print(f"{mode} run {run + 1}: {summary.rows_processed:,} new rows, {seconds:.1f} s", flush=True)
     print(f"\nwall seconds per run ({args.start_rows:,} rows, then +{step:,} per run):")
     print("| run | " + " | ".join(wall) + " |\n|---|" + "---|" * len(wall))
     for run in range(args.runs):

@@ -113,7 +113,7 @@ def speculation(spark: SparkSession, args: dict) -> dict:
     speculative = sum(
         task.get("speculative", False) for stage in stages for task in (stage.get("tasks") or {}).values()
     )
-    return {"rows_in": summary.rows_in, "speculative_tasks": speculative}
+    return {"rows_processed": summary.rows_processed, "speculative_tasks": speculative}
 
 
 def python_worker_memory(spark: SparkSession, args: dict) -> dict:

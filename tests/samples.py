@@ -9,6 +9,8 @@ from pathlib import Path
 from sparkner import SAMPLE_DOCS
 
 SAMPLE = Path(SAMPLE_DOCS)
+# The job computing as the pipeline does (`parity.EXACT`): for tests that compare runs batched differently.
+EXACT_FLAGS = ["--runtime", "torch", "--dtype", "float32"]
 DOCS = [json.loads(line) for line in SAMPLE.open()]
 
 

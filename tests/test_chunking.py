@@ -67,23 +67,15 @@ def test_every_tiny_family(tiny_models):
 
 
 @pytest.fixture(scope="module")
-def real_engines(tmp_path_factory):
-    from paths import SHARED
+def real_engines(oracle_model):
+    import oracle
 
-    if not (SHARED / "data" / "tokenizers").exists():
-        pytest.skip(f"the real tokenizers live in the project's shared/ folder ({SHARED})")
-    import oracle as boundaries
-
-    folder = tmp_path_factory.mktemp("real-tokenizers")
-    return {
-        family: TokenClassifier(str(boundaries.FAMILIES[family](folder / str(i)))).engine
-        for i, family in enumerate(REAL)
-    }, boundaries
+    return {family: TokenClassifier(str(oracle_model(family))).engine for family in REAL}, oracle
 
 
 def test_real_tokenizers_on_natural_documents(real_engines):
     engines, boundaries = real_engines
-    texts = [doc.text for doc in boundaries.natural_docs("test", 40)] + ALL_TEXTS
+    texts = [doc.text for doc in boundaries.natural_docs("test", 20)] + ALL_TEXTS
     for family, engine in engines.items():
         check(engine, texts, family)
 

@@ -13,7 +13,7 @@ import sys
 import textwrap
 
 import pytest
-from parity import assert_same_entities
+from parity import EXACT, assert_same_entities
 from texts import SHORT_TEXTS
 
 import sparkner
@@ -31,9 +31,9 @@ SCRIPT = textwrap.dedent(
     spark = SparkSession.builder.remote("local[2]").getOrCreate()
     assert type(spark).__module__.startswith("pyspark.sql.connect"), type(spark)
     df = spark.createDataFrame(list(enumerate(texts)), "id int, text string").repartition(3)
-    ner = sparkner.ner_udf(sparkner.DEMO_MODEL, aggregation_strategy="first")
+    ner = sparkner.ner_udf(sparkner.DEMO_MODEL, aggregation_strategy="first", runtime="torch", dtype="float32")
     frame = {r.id: r.e for r in df.withColumn("e", ner("text")).collect()}
-    sparkner.register(spark, "ner", sparkner.DEMO_MODEL, aggregation_strategy="first")
+    sparkner.register(spark, "ner", sparkner.DEMO_MODEL, aggregation_strategy="first", runtime="torch", dtype="float32")
     df.createOrReplaceTempView("docs")
     sql = {r.id: r.e for r in spark.sql("SELECT id, ner(text) AS e FROM docs").collect()}
     plain = lambda rows: [None if rows[i] is None else [e.asDict() for e in rows[i]] for i in range(len(texts))]
@@ -52,7 +52,7 @@ def test_ner_udf_and_register_on_spark_connect():
     assert done.returncode == 0, done.stderr[-4000:]
     [line] = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     results = json.loads(line[len("RESULT ") :])
-    expected = TokenClassifier(sparkner.DEMO_MODEL, aggregation_strategy="first")(texts)
+    expected = TokenClassifier(sparkner.DEMO_MODEL, aggregation_strategy="first", **EXACT)(texts)
     for kind in ("frame", "sql"):
         for i, (mine, theirs) in enumerate(zip(results[kind], expected)):
             if theirs is None:

@@ -152,21 +152,18 @@ def test_readers_give_exact_gold_spans(spark, tmp_path):
 
 
 def test_equal_to_seqeval_on_conll_test_with_the_real_model(spark, real_model):
-    """CoNLL-2003 test, the real model, `first`, several partitions: the same per-label numbers as
-    seqeval's classification_report on the corresponding word tags (to 1e-9)."""
+    """CoNLL-2003 test (its first 1,000 sentences), the real model, `first`, several partitions: the same
+    per-label numbers as seqeval's classification_report on the corresponding word tags (to 1e-9)."""
+    from itertools import islice
+
     from paths import SHARED
     from seqeval.metrics import classification_report
 
     from sparkner.metrics.conll import read_conll_file
 
-    sentences = list(read_conll_file(SHARED / "data" / "conll2003" / "test.txt"))
-    gold = sparkner.read_conll(spark, str(SHARED / "data" / "conll2003" / "test.txt")).repartition(4)
-    ner = sparkner.ner_udf(str(real_model), aggregation_strategy="first")
-    predicted = gold.withColumn("entities", ner("text")).cache()
-    by_text = {
-        row["text"]: [e.asDict() for e in row["entities"]] for row in predicted.select("text", "entities").collect()
-    }
-    word_tags = [tags_from_entities(s, by_text[s.text]) for s in sentences]
+    sentences = list(islice(read_conll_file(SHARED / "data" / "conll2003" / "test.txt"), 1000))
+    found = sparkner.TokenClassifier(real_model, aggregation_strategy="first")([s.text for s in sentences])
+    word_tags = [tags_from_entities(s, entities) for s, entities in zip(sentences, found)]
     # The predictions snapped to words, as seqeval sees them.
     snapped = spark.createDataFrame(
         [
@@ -197,9 +194,14 @@ def test_the_eval_command_prints_and_writes_the_metrics(spark, tmp_path, capsys)
     )
     out = tmp_path / "eval"
     assert main(["--gold", str(gold), "--out", str(out), "--aggregation-strategy", "first"]) == 0
-    printed = capsys.readouterr().out
-    assert "micro avg" in printed and "PER" in printed
-    rows = {row["label"]: row for row in json.loads((out / "metrics.json").read_text())}
+    captured = capsys.readouterr()
+    assert "micro avg" in captured.out and "PER" in captured.out
+    assert "on 2 texts of" in captured.err, "it says what it is evaluating before the work starts"
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["model"] == sparkner.DEMO_MODEL and written["gold"] == [str(gold)] and written["mode"] == "exact"
+    assert written["options"]["aggregation_strategy"] == "first" and "token" not in written["options"]
+    assert written["sparkner_version"] == sparkner.__version__ and written["unit"] == "sentence"
+    rows = {row["label"]: row for row in written["metrics"]}
     assert rows["PER"]["support"] == 2 and rows["micro avg"]["support"] == 6
     assert (out / "metrics.csv").read_text().startswith("label,precision,recall,f1,support,predicted,true_positives")
     assert (out / "f1_per_label.png").read_bytes()[:4] == b"\x89PNG"

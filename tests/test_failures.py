@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fakes import RunsOutOfMemory
-from parity import assert_same_entities
+from parity import EXACT, assert_same_entities
 from samples import json_input
 from texts import ALL_TEXTS
 
@@ -49,7 +49,7 @@ def broken_model(tiny_models, tmp_path_factory) -> Path:
 
 def _expected(tiny_models) -> list:
     """The good texts' entities, from the original (unbroken) model."""
-    clean = TokenClassifier(tiny_models["bert-cased"])
+    clean = TokenClassifier(tiny_models["bert-cased"], **EXACT)
     return [None if text is None or BROKEN_TOKEN in text else clean([text])[0] for text in TEXTS]
 
 
@@ -59,7 +59,7 @@ def test_on_error_fail_is_the_default(broken_model):
 
 
 def test_on_error_null_isolates_the_failing_texts(broken_model, tiny_models):
-    results = TokenClassifier(broken_model, on_error="null").classify(TEXTS)
+    results = TokenClassifier(broken_model, on_error="null", **EXACT).classify(TEXTS)
     for text, result, expected in zip(TEXTS, results, _expected(tiny_models)):
         if text is not None and BROKEN_TOKEN in text:
             assert result.entities is None
@@ -74,7 +74,7 @@ def test_on_error_null_isolates_the_failing_texts(broken_model, tiny_models):
 def test_on_error_null_through_spark(spark, broken_model, tiny_models):
     rows = [(i, text) for i, text in enumerate(TEXTS)]
     df = spark.createDataFrame(rows, "id int, text string").repartition(3)
-    udf = sparkner.ner_udf(str(broken_model), on_error="null")
+    udf = sparkner.ner_udf(str(broken_model), on_error="null", **EXACT)
     assert udf.returnType.simpleString().startswith("struct<entities:array<struct<entity_group:string")
     got = sorted(df.select("id", udf("text").alias("r")).collect(), key=lambda row: row["id"])
     assert [row["id"] for row in got] == list(range(len(TEXTS)))  # one row out per row in
@@ -109,7 +109,7 @@ def test_the_job_counts_failed_texts(spark, broken_model, tmp_path):
     )
     assert code == 0
     summary = json.loads((out / "_sparkner_summary.json").read_text())
-    assert summary["failed_texts"] == 2 and summary["rows_in"] == len(TEXTS)
+    assert summary["failed_texts"] == 2 and summary["rows_processed"] == len(TEXTS)
     written = {row["doc_id"]: row for row in spark.read.parquet(str(out)).collect()}
     assert len(written) == len(TEXTS)
     assert "IndexError" in written[1]["error"] and written[1]["entities"] is None
@@ -118,8 +118,8 @@ def test_the_job_counts_failed_texts(spark, broken_model, tmp_path):
 
 def test_non_string_columns_are_read_as_their_text(spark):
     """Numbers, booleans, dates and binary are read as CAST(col AS STRING) would give them."""
-    classifier = TokenClassifier(sparkner.DEMO_MODEL)
-    udf = sparkner.ner_udf(sparkner.DEMO_MODEL)
+    classifier = TokenClassifier(sparkner.DEMO_MODEL, **EXACT)
+    udf = sparkner.ner_udf(sparkner.DEMO_MODEL, **EXACT)
     df = spark.createDataFrame(
         [(1, 42, 2.5, True, datetime.date(2024, 5, 1), bytearray(b"Paris"))],
         "id int, n int, x double, flag boolean, day date, raw binary",
@@ -148,8 +148,10 @@ def test_the_job_refuses_an_array_text_column(tmp_path, capsys):
 
 def test_out_of_memory_halves_the_batch_and_keeps_every_result(tiny_models, caplog):
     texts = ALL_TEXTS
-    expected = TokenClassifier(tiny_models["bert-cased"], stride=8)(texts)
-    classifier = TokenClassifier(tiny_models["bert-cased"], stride=8, batch_size=10_000, max_batch_tokens=1_000_000)
+    expected = TokenClassifier(tiny_models["bert-cased"], stride=8, **EXACT)(texts)
+    classifier = TokenClassifier(
+        tiny_models["bert-cased"], stride=8, batch_size=10_000, max_batch_tokens=1_000_000, **EXACT
+    )
     predictor = classifier.engine.predictor
     predictor.model = RunsOutOfMemory(predictor.model, limit=200)
     with caplog.at_level("WARNING", logger="sparkner"):

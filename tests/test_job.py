@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from parity import assert_same_entities
-from samples import copies_of_the_sample, job_process, json_input
+from parity import PIPELINE_WORDS, assert_same_entities
+from samples import EXACT_FLAGS, copies_of_the_sample, job_process, json_input
 
 from sparkner import SAMPLE_DOCS
 from sparkner.cli.job import main
@@ -52,7 +55,7 @@ def test_overwrite_rerun_gives_identical_output(spark, tmp_path):
     words = {e["word"] for r in first for e in (r["entities"] or [])}
     assert {"Olaf Scholz", "Paris", "Emmanuel Macron"} <= words, "the demo model finds real entities"
     summary = json.loads((out / "_sparkner_summary.json").read_text())
-    assert summary["rows_in"] == summary["rows_out"] == len(sample_ids())
+    assert summary["rows_processed"] == summary["rows_out"] == len(sample_ids())
     assert summary["null_texts"] == 1 and summary["empty_texts"] == 1
     assert summary["entities"] == sum(summary["entities_per_label"].values()) > 50
     assert summary["tokens"] > 500 and summary["tokens_per_second"] > 0
@@ -92,7 +95,11 @@ def test_incremental_processes_only_new_ids(spark, tmp_path):
     files_before = set(out.glob("*.parquet"))
     assert job("--output", str(out), "--mode", "incremental") == 0
     summary = json.loads((out / "_sparkner_summary.json").read_text())
-    assert summary["rows_skipped_existing"] == len(lines[::2]) and summary["rows_in"] == len(lines) - len(lines[::2])
+    assert summary["rows_skipped_existing"] == len(lines[::2]) and summary["rows_processed"] == len(lines) - len(
+        lines[::2]
+    )
+    assert summary["rows_input"] == len(lines), "the input's rows, processed or skipped"
+    assert summary["rows_in"] == summary["rows_processed"], "0.1.0's name, kept for one release"
     assert [r["doc_id"] for r in rows(spark, out)] == sample_ids()
     new_files = set(out.glob("*.parquet")) - files_before
     per_file = [spark.read.parquet(str(file)).count() for file in new_files]
@@ -103,13 +110,17 @@ def test_incremental_processes_only_new_ids(spark, tmp_path):
 
 def test_incremental_run_with_nothing_new_loads_nothing_and_writes_nothing(spark, tmp_path):
     out = tmp_path / "out"
-    assert job("--output", str(out), "--mode", "incremental", "--chunk-rows", "5") == 0
+    assert job("--output", str(out), "--mode", "incremental", "--chunk-rows", "15") == 0
     files = set(out.glob("*.parquet"))
     assert len(files) > 1, "committed in chunks"
     assert job("--output", str(out), "--mode", "incremental") == 0
     summary = json.loads((out / "_sparkner_summary.json").read_text())
     assert set(out.glob("*.parquet")) == files
-    assert summary["rows_in"] == 0 and summary["model_load_seconds"] == 0 and summary["note"].startswith("nothing new")
+    assert (
+        summary["rows_processed"] == 0
+        and summary["model_load_seconds"] == 0
+        and summary["note"].startswith("nothing new")
+    )
     assert summary["rows_skipped_existing"] == len(sample_ids())
 
 
@@ -131,11 +142,21 @@ def test_word_boundaries_flag_gives_the_api_answers_back(spark, tmp_path):
 
     out = tmp_path / "out"
     assert (
-        job("--output", str(out), "--explode", "--aggregation-strategy", "simple", "--word-boundaries", "pipeline") == 0
+        job(
+            "--output",
+            str(out),
+            "--explode",
+            "--aggregation-strategy",
+            "simple",
+            "--word-boundaries",
+            "pipeline",
+            *EXACT_FLAGS,
+        )
+        == 0
     )
     got = spark.read.parquet(str(out)).where("doc_id = 'doc-001'").orderBy("start").collect()
     text = next(json.loads(line)["text"] for line in SAMPLE.open() if json.loads(line)["doc_id"] == "doc-001")
-    expected = TokenClassifier(demo_model_path(), aggregation_strategy="simple", word_boundaries="pipeline")([text])[0]
+    expected = TokenClassifier(demo_model_path(), aggregation_strategy="simple", **PIPELINE_WORDS)([text])[0]
     assert_same_entities(
         [{k: row[k] for k in ("entity_group", "score", "word", "start", "end")} for row in got], expected, "doc-001"
     )
@@ -191,7 +212,12 @@ def test_text_and_csv_inputs(spark, tmp_path):
     csv_file.write_text('id,body\n1,"Tim Cook of Apple spoke in London, England."\n2,\n')
     out = tmp_path / "csv-out"
     assert main(["--input", str(csv_file), "--input-format", "csv", "--text-col", "body", "--output", str(out)]) == 0
-    assert spark.read.parquet(str(out)).count() == 2
+    written = spark.read.parquet(str(out))
+    assert written.count() == 2 and dict(written.dtypes)["id"] == "int", "numbers in a CSV are numbers, as in JSON"
+    pinned = tmp_path / "csv-pinned"
+    flags = ["--input-format", "csv", "--text-col", "body", "--schema", "id string, body string"]
+    assert main(["--input", str(csv_file), *flags, "--output", str(pinned)]) == 0
+    assert dict(spark.read.parquet(str(pinned)).dtypes)["id"] == "string", "--schema fixes the types"
 
 
 @pytest.mark.parametrize(
@@ -267,6 +293,7 @@ def incremental_job_command(source: Path, out: Path) -> list[str]:
         "incremental",
         "--chunk-rows",
         "30",
+        *EXACT_FLAGS,  # a resumed run is compared with one never stopped
     ]
 
 
@@ -295,7 +322,7 @@ def test_killed_run_then_rerun_gives_every_id_exactly_once(spark, tmp_path):
     result = spark.read.parquet(str(out))
     assert result.count() == result.select("doc_id").distinct().count() == total
     clean = tmp_path / "clean"
-    assert main(["--input", str(many), "--input-format", "json", "--id-col", "doc_id", "--output", str(clean)]) == 0
+    assert main([*json_input(str(many)), "--output", str(clean), *EXACT_FLAGS]) == 0
     resumed, reference = rows(spark, out), rows(spark, clean)
     assert [r["doc_id"] for r in resumed] == [r["doc_id"] for r in reference]
     for mine, theirs in zip(resumed, reference):  # same entities as a run never killed (scores to float rounding)
@@ -363,36 +390,69 @@ def test_explode_can_keep_the_text(spark, tmp_path):
     assert "text" in rows[0].asDict() and all(row["text"][row["start"] : row["end"]] == row["word"] for row in rows)
 
 
+def in_a_terminal(command: list[str], until: Callable[[], bool], timeout: float = 240) -> tuple[int, str]:
+    """Run `command` on a pseudo-terminal of its own and press Ctrl-C once `until()` holds: the terminal
+    signals its whole foreground process group, as a person's Ctrl-C does. The exit status, and all the
+    terminal showed (both streams)."""
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: its stdin, stdout and stderr are the terminal
+        os.execve(command[0], command, {**os.environ, "PYSPARK_PYTHON": sys.executable})
+    shown, pressed, deadline = b"", False, time.time() + timeout
+    while time.time() < deadline:
+        if select.select([terminal], [], [], 0.2)[0]:
+            try:
+                data = os.read(terminal, 65536)
+            except OSError:  # the terminal closed: the command and its children are gone
+                break
+            if not data:
+                break
+            shown += data
+        if not pressed and until():
+            os.write(terminal, b"\x03")
+            pressed = True
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
 @pytest.mark.processes
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_stopped_run_says_what_it_kept_in_one_line(spark, tmp_path, signum, status):
-    """Ctrl-C or SIGTERM mid-run: Spark's work is cancelled, the committed chunks stay, one line says
-    so (no stack traces), exit 130/143; a rerun finishes with every id once."""
+    """Ctrl-C on a terminal or SIGTERM mid-run: Spark's work is cancelled, the committed chunks stay,
+    one line says so (no stack traces from the command, the JVM or the Python workers), exit 130/143;
+    a rerun finishes with every id once."""
     many, total = copies_of_the_sample(tmp_path, 8)
     out = tmp_path / "out"
     command = incremental_job_command(many, out)
-    process = subprocess.Popen(
-        command,
-        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None and len(list(out.glob("*.parquet"))) < 2:
-        time.sleep(0.3)
-    assert process.poll() is None, "the run should still be going when it is stopped"
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == status, stderr[-3000:]
-    assert "Traceback" not in stderr and "Py4J" not in stderr, stderr[-3000:]
-    [line] = [line for line in stderr.splitlines() if line.startswith("sparkner-job: stopped")]
+    committed = lambda: len(list(out.glob("*.parquet"))) >= 2  # noqa: E731
+    if signum == signal.SIGINT:
+        returncode, shown = in_a_terminal(command, committed)
+    else:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.time() + 240
+        while time.time() < deadline and process.poll() is None and not committed():
+            time.sleep(0.3)
+        assert process.poll() is None, "the run should still be going when it is stopped"
+        process.send_signal(signum)
+        shown, _ = process.communicate(timeout=120)
+        returncode = process.returncode
+    assert returncode == status, shown[-3000:]
+    assert "Traceback" not in shown and "Py4J" not in shown and "Exception" not in shown, shown[-3000:]
+    [line] = [line for line in shown.splitlines() if "sparkner-job: stopped" in line]
     assert (
         f"stopped by {signal.Signals(signum).name}" in line
         and "were committed and kept; rerun the same command" in line
     )
+    after = shown[shown.index("sparkner-job: stopped") :].strip().splitlines()
+    assert len(after) == 1, f"nothing after the line that says what was kept: {after}"
     kept = spark.read.parquet(str(out)).count()
     assert 0 < kept < total
+    assert f"({kept:,} rows)" in line, "the line counts the rows the committed chunks hold"
     if signum != signal.SIGINT:
         return  # both signals stop the job the same way from here; one rerun shows the resume
     rerun = subprocess.run(
@@ -411,10 +471,13 @@ def test_progress_lines_show_rows_done_out_of_the_total_rates_and_eta(tmp_path):
     run = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     lines = [
-        line.split("progress: ", 1)[1] for line in run.stderr.splitlines() if "sparkner.job INFO progress: " in line
+        line.split("progress: ", 1)[1]
+        for line in run.stderr.splitlines()
+        if "sparkner.progress INFO progress: " in line
     ]
     done = [int(line.split("/")[0].replace(",", "")) for line in lines]
     assert all(f"/{total} rows (" in line for line in lines)
     assert done == sorted(done) and len(set(done)) > 2 and done[-1] == total, lines
     assert all("rows/s" in line and "tokens/s" in line for line in lines)
     assert any("ETA" in line for line in lines[:-1])
+    assert not any("0 tasks running" in line for line in lines), "no task count between Spark jobs"

@@ -181,16 +181,18 @@ def as_pyfunc_gives(ner: dict) -> dict:
     return {**ner, "entities": ner["entities"] or []}
 
 
-def test_job_runs_the_alias_and_records_the_version(spark, registered, local_entities, tmp_path):
+def test_job_runs_the_alias_and_records_the_version(spark, registered, real_model, tmp_path):
     out = tmp_path / "out"
     code = job_main([
         "--input", str(SAMPLE_DOCS), "--input-format", "json", "--id-col", "doc_id", "--output", str(out),
         "--mode", "overwrite", "--model", registered["hf"], "--model-cache-dir", str(tmp_path / "cache"),
+        "--runtime", "torch", "--dtype", "float32",
     ])  # fmt: skip
     assert code == 0
     rows = spark.read.parquet(str(out)).orderBy("doc_id").collect()
-    assert len(rows) == len(local_entities)
-    for row, expected in zip(rows, local_entities):  # the job batches rows its own way: scores equal to float noise
+    reference = entities_in_spark(spark, ner_udf(str(real_model), runtime="torch", dtype="float32"))
+    assert len(rows) == len(reference)
+    for row, expected in zip(rows, reference):  # the job batches rows its own way: scores equal to float noise
         assert (row["entities"] is None) == (expected is None)
         assert_same_entities(
             [e.asDict() for e in row["entities"] or []], [e.asDict() for e in expected or []], row["doc_id"]

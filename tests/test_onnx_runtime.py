@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from parity import EXACT
 from texts import ALL_TEXTS, SHORT_TEXTS
 from tiny_models import FAMILIES
 
@@ -41,6 +42,8 @@ def test_exported_graph_computes_the_models_logits(tiny_models, family, tmp_path
 
 
 def _token_labels(path, texts, **options):
+    """Every token's label and score (`none`, nothing ignored); torch float32 unless `options` say otherwise."""
+    options = {**EXACT, **options}
     return TokenClassifier(str(path), aggregation_strategy="none", ignore_labels=[], **options)(texts)
 
 
@@ -66,9 +69,8 @@ def test_int8_runs_on_the_cpu_in_an_onnx_session(tiny_models):
 @pytest.mark.parametrize("family", ["bert-cased", "xlm-roberta"])
 def test_onnx_float32_gives_the_torch_entities(tiny_models, family):
     """runtime="onnx" without quantization: the same entities as torch, scores within 1e-4."""
-    options = {"aggregation_strategy": "none", "ignore_labels": []}
-    exact = TokenClassifier(tiny_models[family], **options)(ALL_TEXTS)
-    onnx = TokenClassifier(tiny_models[family], runtime="onnx", **options)(ALL_TEXTS)
+    exact = _token_labels(tiny_models[family], ALL_TEXTS)
+    onnx = _token_labels(tiny_models[family], ALL_TEXTS, runtime="onnx", dtype="float32")
     for ours, theirs in zip(onnx, exact):
         assert [(e["entity"], e["start"], e["end"]) for e in ours] == [
             (e["entity"], e["start"], e["end"]) for e in theirs
@@ -96,13 +98,16 @@ def test_missing_onnxruntime_is_reported_before_a_job_starts(monkeypatch, tiny_m
         sparkner.ner_udf(str(tiny_models["bert-cased"]), runtime="onnx", dtype="int8")
 
 
-def test_a_model_that_does_not_export_names_the_way_out(monkeypatch, tiny_models):
+def test_a_model_that_does_not_export_names_the_way_out(monkeypatch, tiny_models, tmp_path):
     def refuse(*args, **kwargs):
         raise RuntimeError("Exporting the operator 'aten::custom_op' to ONNX opset version 17 is not supported")
 
     monkeypatch.setattr(torch.onnx, "export", refuse)
     WORKER_CACHE.clear()  # load afresh, not the session an earlier test made
-    classifier = TokenClassifier(tiny_models["bert-uncased"], runtime="onnx", dtype="int8")
+    # A cache of its own: the machine's may hold this model's export from an earlier test.
+    classifier = TokenClassifier(
+        tiny_models["bert-uncased"], runtime="onnx", dtype="int8", model_cache_dir=str(tmp_path)
+    )
     with pytest.raises(
         RuntimeError, match="runtime 'onnx' could not export BertForTokenClassification to ONNX .*use runtime='torch'"
     ):

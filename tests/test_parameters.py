@@ -27,19 +27,25 @@ from sparkner.sources.settings import build_settings
         ({"ignore_labels": 5}, "ignore_labels must be a list of label strings"),
         (
             {"dtype": "int4"},
-            "dtype 'int4' is not one of bf16, bfloat16, float, float16, float32, fp16, fp32, half, int8, qint8",
+            "dtype 'int4' is not one of auto, bf16, bfloat16, float, float16, float32, fp16, fp32, half, int8, qint8",
         ),
-        ({"dtype": "int8", "device": "cuda"}, r"dtype 'int8' \(transformers on torch int8\) runs on the CPU only"),
+        ({"dtype": "int8", "device": "cuda"}, r"dtype 'int8' runs on the CPU only; use device='cpu'"),
+        (
+            {"runtime": "torch", "dtype": "int8", "device": "cuda"},
+            r"dtype 'int8' \(transformers on torch int8\) runs on the CPU only",
+        ),
         (
             {"dtype": "onnx-int8", "device": "cuda:1"},
             r"dtype 'int8' \(ONNX Runtime int8\) runs on the CPU only; use device='cpu'",
         ),
-        ({"runtime": "onnx", "device": "cuda"}, r"runtime 'onnx' \(ONNX Runtime float32\) runs on the CPU only"),
+        ({"runtime": "onnx", "device": "cuda"}, r"runtime 'onnx' \(ONNX Runtime\) runs on the CPU only"),
+        ({"runtime": "openvino", "device": "cuda:0"}, r"runtime 'openvino' \(OpenVINO\) runs on the CPU only"),
         (
             {"runtime": "onnx", "dtype": "bf16"},
-            "runtime 'onnx' does not run dtype 'bfloat16'; it runs None, float32, int8",
+            "runtime 'onnx' does not run dtype 'bfloat16'; it runs auto, None, float32, int8",
         ),
-        ({"runtime": "tensorrt"}, "runtime 'tensorrt' is not one of torch, onnx"),
+        ({"runtime": "tensorrt"}, "runtime 'tensorrt' is not one of auto, torch, openvino, onnx"),
+        ({"runtime": "openvino", "dtype": "int8"}, "runtime 'openvino' does not run dtype 'int8'"),
         (
             {"aggregation_stratgy": "first"},
             "unknown option 'aggregation_stratgy'; did you mean aggregation_strategy\\?",
@@ -166,7 +172,7 @@ def test_flair_backend_without_flair_says_how_to_install_it(monkeypatch, tmp_pat
 
 def test_int8_quantizes_the_linear_layers_on_the_cpu(tiny_models):
     """Opt-in int8: entities stay well formed; the weights are quantized, on the CPU."""
-    classifier = TokenClassifier(tiny_models["bert-cased"], dtype="int8")
+    classifier = TokenClassifier(tiny_models["bert-cased"], runtime="torch", dtype="int8")
     results = classifier(["Angela Merkel met Emmanuel Macron in Berlin.", "Paris"])
     assert classifier.device.type == "cpu"
     assert "DynamicQuantizedLinear" in repr(classifier.engine.predictor.model)

@@ -40,23 +40,25 @@ def test_texts_that_fit_one_window(tiny_models, family, strategy, ignore_labels)
     assert_same_results(ours, reference, f"{family}/{strategy}/{ignore_labels}")
 
 
-@pytest.mark.parametrize("stride", [0, 7, 20])
+# No overlap, a small and a large overlap; `ignore_labels=[]` keeps the `O` groups, which the pipeline
+# filters before it merges the windows' entities.
+STRIDES = [(0, None), (7, []), (20, None)]
+
+
+@pytest.mark.parametrize(("stride", "ignore_labels"), STRIDES, ids=["stride-0", "stride-7-none-ignored", "stride-20"])
 @pytest.mark.parametrize("strategy", ["simple", "first", "average", "max"])
 @pytest.mark.parametrize("family", list(FAMILIES))
-def test_long_texts_with_stride_follow_the_pipeline(tiny_models, family, strategy, stride):
+def test_long_texts_with_stride_follow_the_pipeline(tiny_models, family, strategy, stride, ignore_labels):
     path = tiny_models[family]
     # A word repeated many times is left out here: windows one token apart then yield
     # overlapping entities equal up to float rounding, and which one the merge keeps
     # depends on that rounding (the batch shapes), in the pipeline as in sparkner.
     texts = [text for text in ALL_TEXTS if not text.startswith("Supercalifragilistic")]
-    for ignore_labels in (None, []):
-        ours = TokenClassifier(
-            path, aggregation_strategy=strategy, stride=stride, ignore_labels=ignore_labels, **PIPELINE_WORDS
-        )(texts)
-        reference = pipeline_results(
-            path, texts, aggregation_strategy=strategy, stride=stride, ignore_labels=ignore_labels
-        )
-        assert_same_results(ours, reference, f"{family}/{strategy}/stride={stride}/{ignore_labels}")
+    ours = TokenClassifier(
+        path, aggregation_strategy=strategy, stride=stride, ignore_labels=ignore_labels, **PIPELINE_WORDS
+    )(texts)
+    reference = pipeline_results(path, texts, aggregation_strategy=strategy, stride=stride, ignore_labels=ignore_labels)
+    assert_same_results(ours, reference, f"{family}/{strategy}/stride={stride}/{ignore_labels}")
 
 
 def test_largest_stride_advances_one_token(tiny_models):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from fakes import RunsOutOfMemory
-from parity import assert_same_entities
+from parity import EXACT, assert_same_entities
 from texts import ALL_TEXTS
 
 import sparkner.engine.classifier
@@ -28,14 +28,14 @@ def small_groups(monkeypatch):
 
 
 def prefetching(path, **options) -> TokenClassifier:
-    classifier = TokenClassifier(str(path), **options)
+    classifier = TokenClassifier(str(path), **EXACT, **options)
     classifier.engine.prepare_ahead = True
     return classifier
 
 
 def test_same_results_in_the_same_order_with_tokenizing_in_the_background(tiny_models):
     for family, path in tiny_models.items():
-        expected = TokenClassifier(str(path))(TEXTS)
+        expected = TokenClassifier(str(path), **EXACT)(TEXTS)
         classifier = prefetching(path)
         prepared_at, finished_at, threads = [], [], set()
         prepare, finish = classifier.engine.prepare, classifier.engine.finish
@@ -81,7 +81,7 @@ def test_an_error_while_tokenizing_propagates(tiny_models, monkeypatch):
 
 def test_on_error_null_still_isolates_the_failing_text(tiny_models, monkeypatch):
     classifier = tokenizing_fails_on_boom(prefetching(tiny_models["bert-cased"], on_error="null"), monkeypatch)
-    reference = TokenClassifier(str(tiny_models["bert-cased"]))
+    reference = TokenClassifier(str(tiny_models["bert-cased"]), **EXACT)
     texts = [*TEXTS[:100], "boom", *TEXTS[100:]]
     results = classifier.classify(texts)
     assert results[100].entities is None and results[100].error == "ValueError: tokenizer failed on a text"
@@ -92,7 +92,7 @@ def test_on_error_null_still_isolates_the_failing_text(tiny_models, monkeypatch)
 
 
 def test_out_of_memory_halving_still_works(tiny_models):
-    expected = TokenClassifier(str(tiny_models["bert-cased"]), stride=8)(TEXTS)
+    expected = TokenClassifier(str(tiny_models["bert-cased"]), stride=8, **EXACT)(TEXTS)
     classifier = prefetching(tiny_models["bert-cased"], stride=8, batch_size=10_000, max_batch_tokens=1_000_000)
     predictor = classifier.engine.predictor
     predictor.model = RunsOutOfMemory(predictor.model, limit=200)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from parity import PIPELINE_WORDS, assert_same_entities, pipeline_results
+from parity import EXACT, PIPELINE_WORDS, assert_same_entities, pipeline_results
 from texts import TEXT, WORDS
 
 from sparkner import TokenClassifier
@@ -37,7 +37,7 @@ def test_random_text_matches_the_pipeline(tiny_models, text, strategy, family):
 @given(texts=st.lists(st.one_of(st.none(), TEXT, WORDS), max_size=12))
 def test_one_result_per_text_in_order(tiny_models, texts):
     """Batching, sorting by length and de-duplication never mix up or change results."""
-    classifier = TokenClassifier(tiny_models["xlm-roberta"], aggregation_strategy="first")
+    classifier = TokenClassifier(tiny_models["xlm-roberta"], aggregation_strategy="first", **EXACT)
     results = classifier(texts)
     assert len(results) == len(texts)
     for text, entities in zip(texts, results):

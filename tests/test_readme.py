@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -63,3 +64,33 @@ def test_the_first_snippet_runs_as_pasted_from_a_venv_that_is_not_activated(tmp_
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Emmanuel Macron" in run.stdout
+
+
+def test_the_demo_models_f1_is_what_the_docs_say_and_what_it_scores():
+    """docs/development.md quotes eval.json, and eval.json's exact-span F1 is the model's today
+    (`sparkner eval`'s arithmetic over CoNLL-2003 test, in process)."""
+    from paths import DATA
+
+    from sparkner import DEMO_MODEL, TokenClassifier
+    from sparkner.demo import SCORES, scores_paragraph
+    from sparkner.metrics.conll import gold_spans, read_conll_file
+    from sparkner.metrics.spans import LabelCounts, add_counts, metrics_rows, row_counts
+
+    docs = (README.parent / "docs" / "development.md").read_text()
+    assert f"<!-- demo-f1 -->\n{scores_paragraph()}\n<!-- /demo-f1 -->" in docs, (
+        "run scripts/train_demo_model.py --evaluate-only"
+    )
+    conll = DATA / "conll2003" / "test.txt"
+    if not conll.exists():
+        pytest.skip(f"CoNLL-2003 lives in the project's shared/ folder ({conll})")
+    sentences = list(read_conll_file(conll))
+    found = TokenClassifier(DEMO_MODEL, runtime="torch", dtype="float32")([s.text for s in sentences])
+    counts: dict[str, LabelCounts] = {}
+    for sentence, entities in zip(sentences, found):
+        mine = [(e["start"], e["end"], e["entity_group"]) for e in entities]
+        counts = add_counts(counts, {k: LabelCounts(*c) for k, c in row_counts(mine, gold_spans(sentence)).items()})
+    measured = {row["label"]: row["f1"] for row in metrics_rows(counts)}
+    claimed = json.loads(SCORES.read_text())["conll2003_test_entity_f1"]["exact_spans"]
+    assert measured["micro avg"] == pytest.approx(claimed["f1"], abs=5e-5)
+    for label in ("PER", "LOC", "ORG", "MISC"):
+        assert measured[label] == pytest.approx(claimed[label], abs=5e-5), label

@@ -20,14 +20,14 @@ LONG_DOCS = SHARED / "data" / "long_docs" / "conll2003_en_test_docs.jsonl"
 def sentences():
     if not CONLL_TEST.exists():
         pytest.skip(f"CoNLL-2003 is not here ({CONLL_TEST}); it lives in the project's shared/ folder")
-    return [sentence.text for sentence in islice(read_conll_file(CONLL_TEST), 150)]
+    return [sentence.text for sentence in islice(read_conll_file(CONLL_TEST), 80)]
 
 
 @pytest.mark.parametrize("strategy", ["none", "simple", "first", "average", "max"])
 def test_conll_sentences_match_the_pipeline(real_model, sentences, strategy):
     ours = TokenClassifier(real_model, aggregation_strategy=strategy, **PIPELINE_WORDS)(sentences)
     assert_same_results(ours, pipeline_results(real_model, sentences, aggregation_strategy=strategy), strategy)
-    assert sum(map(len, ours)) > 100, "the real model finds entities in news text"
+    assert sum(map(len, ours)) > 60, "the real model finds entities in news text"
 
 
 def test_long_documents_with_stride_match_the_pipeline(real_model):

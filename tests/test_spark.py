@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from parity import PIPELINE_WORDS, assert_same_entities, pipeline_results
+from parity import EXACT, PIPELINE_WORDS, assert_same_entities, pipeline_results
 from texts import ALL_TEXTS, SHORT_TEXTS
 
 import sparkner
@@ -62,9 +62,9 @@ def test_sql_function_with_parameters_object(spark, tiny_models, docs):
         "stride": 10,
         "word_boundaries": "pipeline",
     }
-    sparkner.register(spark, "ner", str(path), parameters=parameters)
+    sparkner.register(spark, "ner", str(path), parameters=parameters, **EXACT)
     got = _collect(spark.sql("SELECT id, ner(text) AS entities FROM docs"))
-    expected = TokenClassifier(path, parameters=parameters)(texts)
+    expected = TokenClassifier(path, parameters=parameters, **EXACT)(texts)
     for i, text in enumerate(texts):
         if text is None:
             assert got[i] is None
@@ -106,10 +106,12 @@ def test_hostile_texts_through_spark(spark, tiny_models):
     ]
     df = spark.createDataFrame(_rows(texts), "id int, text string").repartition(8)
     path = tiny_models["roberta"]
-    result = df.select("id", sparkner.ner_udf(str(path), aggregation_strategy="first")("text").alias("entities"))
+    result = df.select(
+        "id", sparkner.ner_udf(str(path), aggregation_strategy="first", **EXACT)("text").alias("entities")
+    )
     got = _collect(result)
     assert sorted(got) == list(range(len(texts))) and result.count() == len(texts)
-    expected = TokenClassifier(path, aggregation_strategy="first")(texts)
+    expected = TokenClassifier(path, aggregation_strategy="first", **EXACT)(texts)
     assert len(texts[-3]) > 300_000 and len(got[len(texts) - 3]) > 1_000
     for i, text in enumerate(texts):
         if text is None:

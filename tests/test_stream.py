@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from parity import assert_same_entities
 from pyspark.sql.functions import pandas_udf
-from samples import DOCS, job_process, json_input, many_docs
+from samples import DOCS, EXACT_FLAGS, job_process, json_input, many_docs
 
 from sparkner import DEMO_MODEL, SAMPLE_DOCS
 from sparkner.cli.job import main
@@ -32,13 +32,8 @@ def write_files(folder: Path, first: int, count: int, per_file: int = 7, docs: l
 
 
 def stream_args(source: Path, tmp_path: Path, *extra: str) -> list[str]:
-    return [
-        *json_input(str(source)),
-        "--stream",
-        "--checkpoint",
-        str(tmp_path / "checkpoint"),
-        *extra,
-    ]
+    """The stream over `source`, computing as the batch reference does (the runs batch differently)."""
+    return [*json_input(str(source)), "--stream", "--checkpoint", str(tmp_path / "checkpoint"), *EXACT_FLAGS, *extra]
 
 
 def summary_of(out: Path) -> dict:
@@ -55,8 +50,19 @@ def by_id(spark, path: Path) -> dict:
 def batch_reference(spark, tmp_path_factory) -> dict:
     """The batch job's entities for the sample: what the stream must produce."""
     out = tmp_path_factory.mktemp("batch") / "out"
-    assert main(["--input", SAMPLE_DOCS, "--input-format", "json", "--id-col", "doc_id", "--output", str(out)]) == 0
+    assert main([*json_input(SAMPLE_DOCS), "--output", str(out), *EXACT_FLAGS]) == 0
     return by_id(spark, out)
+
+
+def assert_summary_counts_the_output(summary: dict, written: dict) -> None:
+    """The run's summary counts the entities and rows it wrote, per label and per micro-batch."""
+    per_label: dict[str, int] = {}
+    for entities in written.values():
+        for entity in entities:
+            per_label[entity["entity_group"]] = per_label.get(entity["entity_group"], 0) + 1
+    assert summary["entities"] == sum(per_label.values()) > 0 and summary["entities_per_label"] == per_label
+    assert summary["rows_out"] == len(written) == sum(batch["rows_out"] for batch in summary["micro_batches"])
+    assert sum(batch["entities"] for batch in summary["micro_batches"]) == summary["entities"]
 
 
 def assert_every_id_once_as_in_batch(spark, out: Path, reference: dict, ids: int) -> None:
@@ -72,13 +78,18 @@ def test_available_now_runs_process_only_the_new_files(spark, tmp_path, batch_re
     write_files(source, 0, 3)
     assert main([*stream_args(source, tmp_path), "--output", str(out)]) == 0
     first = summary_of(out)
-    assert first["mode"] == "stream" and first["rows_in"] == 21 and first["micro_batches"][0]["tokens"] > 0
+    assert first["mode"] == "stream" and first["rows_processed"] == 21 and first["micro_batches"][0]["tokens"] > 0
+    assert first["model_load_seconds"] > 0, "the model's load is not counted as processing"
+    assert_summary_counts_the_output(first, by_id(spark, out))
+    before = by_id(spark, out)
     write_files(source, 3, 2)
     assert main([*stream_args(source, tmp_path), "--output", str(out)]) == 0
-    assert summary_of(out)["rows_in"] == 14, "only the two new files"
+    second = summary_of(out)
+    assert second["rows_processed"] == 14, "only the two new files"
+    assert_summary_counts_the_output(second, {k: v for k, v in by_id(spark, out).items() if k not in before})
     assert_every_id_once_as_in_batch(spark, out, batch_reference, 35)
     assert main([*stream_args(source, tmp_path), "--output", str(out)]) == 0
-    assert summary_of(out)["rows_in"] == 0 and summary_of(out)["note"].startswith("nothing new")
+    assert summary_of(out)["rows_processed"] == 0 and summary_of(out)["note"].startswith("nothing new")
 
 
 def test_table_sink_writes_each_batch_once_even_when_a_batch_is_rerun(spark, tmp_path, batch_reference):
@@ -163,9 +174,7 @@ def test_a_stream_killed_mid_batch_then_rerun_has_every_id_exactly_once(spark, t
     written = spark.read.parquet(str(out))
     assert written.count() == written.select("doc_id").distinct().count() == len(docs)
     clean_out = tmp_path / "clean"
-    assert (
-        main(["--input", str(source), "--input-format", "json", "--id-col", "doc_id", "--output", str(clean_out)]) == 0
-    )
+    assert main([*json_input(str(source)), "--output", str(clean_out), *EXACT_FLAGS]) == 0
     clean = by_id(spark, clean_out)
     for doc_id, entities in by_id(spark, out).items():
         assert_same_entities(entities, clean[doc_id], doc_id)

@@ -82,7 +82,7 @@ def test_the_job_runs_from_the_installed_wheel(installed):
     ]
     run(job, installed)
     summary = json.loads((out / "_sparkner_summary.json").read_text())
-    assert summary["rows_in"] == 35 and summary["entities"] > 50
+    assert summary["rows_processed"] == 35 and summary["entities"] > 50
 
 
 def test_the_notebook_runs_from_the_installed_wheel(installed):

@@ -163,6 +163,25 @@ def setup_logging(level: int = logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def start_spark_apart_from_the_terminal() -> None:
+    """Start Spark's JVM (when this process starts one) in a session of its own, away from the terminal.
+
+    Ctrl-C on a terminal signals its whole foreground process group: besides this command (which
+    stops the run cleanly, `jobs.signals`), the JVM and the Python workers it forks, whose dying
+    words (Java's rejected tasks, Python's broken pipes) would follow the one line the command
+    prints. In a session of its own only this process hears the terminal; the JVM still ends with
+    it (it exits when its stdin, a pipe from here, closes). Under spark-submit or Databricks the JVM
+    is already there and nothing changes.
+    """
+    from pyspark import SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    with SparkContext._lock:
+        if SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
+            SparkContext._gateway = launch_gateway(popen_kwargs={"start_new_session": True})
+            SparkContext._jvm = SparkContext._gateway.jvm
+
+
 def local_session(app_name: str, master: str | None = None) -> Any:
     """`getOrCreate()` (spark-submit's and Databricks' session when there is one).
 
@@ -173,6 +192,7 @@ def local_session(app_name: str, master: str | None = None) -> Any:
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    start_spark_apart_from_the_terminal()
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)

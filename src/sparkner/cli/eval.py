@@ -10,8 +10,11 @@ Gold files are CoNLL/IOB (`--gold-format conll`) or JSON lines with character sp
 from __future__ import annotations
 
 import csv
+import datetime
+import enum
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,11 @@ from sparkner.cli.common import (
     options_from_args,
     setup_logging,
 )
+from sparkner.jobs.progress import PROGRESS_LOGGER, Counters, ProgressLine
 from sparkner.metrics.gold import UNITS
 from sparkner.metrics.spans import METRIC_COLUMNS, MODES
-from sparkner.options.settings import comma_list
+from sparkner.options.settings import OPTIONS, Settings, comma_list
+from sparkner.sources.locations import short_name
 from sparkner.sources.settings import build_settings
 
 PROG = "sparkner-eval"
@@ -88,20 +93,50 @@ def read_gold(spark: Any, paths: list[str], gold_format: str, unit: str) -> Any:
     return gold
 
 
-def write_outputs(rows: list[dict[str, Any]], out: Path, title: str) -> list[Path]:
+def write_outputs(rows: list[dict[str, Any]], out: Path, context: dict[str, Any]) -> list[Path]:
+    """metrics.json (the rows with what produced them), metrics.csv (the rows) and the F1 chart."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "metrics.json").write_text(json.dumps({**context, "metrics": rows}, indent=2) + "\n")
     with open(out / "metrics.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     chart = out / "f1_per_label.png"
-    f1_chart({title: rows}, chart)
+    title = f"Span F1 per label: {short_name(context['model'])} on {', '.join(Path(g).name for g in context['gold'])}"
+    subtitle = f"{context['mode']} spans; {context['options']['aggregation_strategy']} aggregation"
+    f1_chart({subtitle: rows}, chart, title=title)
     return [out / "metrics.json", out / "metrics.csv", chart]
 
 
+def run_context(settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
+    """What produced the metrics, written beside them: the model, the gold data, the evaluation's
+    settings, sparkner's options (secrets left out) and version."""
+    from sparkner import __version__
+
+    options = {name: _plain(getattr(settings, name)) for name, declared in OPTIONS.items() if not declared.secret}
+    return {
+        "model": settings.model,
+        "gold": list(args["gold"]),
+        "gold_format": args["gold_format"],
+        "unit": args["unit"],
+        "mode": args["mode"],
+        "label_map": label_map(args["label_map"]),
+        "eval_ignore_labels": args["eval_ignore_labels"],
+        "options": options,
+        "sparkner_version": __version__,
+        "evaluated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A setting as JSON holds it (enums by value, tuples as lists)."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    return list(value) if isinstance(value, tuple) else value
+
+
 def f1_chart(results: dict[str, list[dict[str, Any]]], path: Path, *, title: str = "Span F1 per label") -> None:
-    """Grouped horizontal bars: F1 per label (and micro avg) for each named result."""
+    """Grouped horizontal bars: F1 per label (and micro avg) for each named result, each bar with its value."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,18 +144,18 @@ def f1_chart(results: dict[str, list[dict[str, Any]]], path: Path, *, title: str
 
     labels = list(dict.fromkeys(r["label"] for rows in results.values() for r in rows if r["label"] != "macro avg"))
     height = 0.8 / max(1, len(results))
-    figure, axes = plt.subplots(figsize=(7, 0.9 + 0.35 * len(labels) * max(1, len(results)) ** 0.5), dpi=90)
+    figure, axes = plt.subplots(figsize=(7.5, 1.2 + 0.35 * len(labels) * max(1, len(results)) ** 0.5), dpi=90)
     for n, (name, rows) in enumerate(results.items()):
         f1 = {r["label"]: r["f1"] for r in rows}
         positions = [i + n * height for i in range(len(labels))]
-        axes.barh(positions, [f1.get(label, 0.0) for label in labels], height=height, label=name)
+        bars = axes.barh(positions, [f1.get(label, 0.0) for label in labels], height=height, label=name)
+        axes.bar_label(bars, fmt="%.3f", padding=2, fontsize=7)
     axes.set_yticks([i + height * (len(results) - 1) / 2 for i in range(len(labels))], labels)
     axes.invert_yaxis()
-    axes.set_xlim(0, 1)
+    axes.set_xlim(0, 1.08)
     axes.set_xlabel("F1")
-    axes.set_title(title)
-    if len(results) > 1:
-        axes.legend(fontsize=7, loc="lower right")
+    axes.set_title(title, fontsize=9)
+    axes.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -139,6 +174,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Exit status 0, or 2 with a one-line message for bad input."""
     setup_logging(logging.WARNING)
+    logging.getLogger(PROGRESS_LOGGER).setLevel(logging.INFO)  # progress lines when stderr is no terminal
     try:
         with driver_errors(PROG):
             args = vars(build_parser().parse_args(argv))
@@ -155,21 +191,25 @@ def main(argv: list[str] | None = None) -> int:
     except Failed as failed:
         return failed.status
     from sparkner.metrics.spans import evaluate
-    from sparkner.spark.udf import settings_udf
+    from sparkner.spark.udf import ner_stats_udf
 
     spark = local_session(PROG, args["master"])
-    gold = read_gold(spark, args["gold"], args["gold_format"], args["unit"])
-    predicted = gold.withColumn("entities", settings_udf(settings)("text"))
-    rows = [
-        row.asDict()
-        for row in evaluate(
-            predicted, mode=args["mode"], label_map=renames, ignore_labels=args["eval_ignore_labels"]
-        ).collect()
-    ]
-    title = f"{Path(settings.model).name} ({settings.aggregation_strategy.value}, {settings.word_boundaries.value})"
+    gold = read_gold(spark, args["gold"], args["gold_format"], args["unit"]).cache()
+    total = gold.count()
+    print(f"Evaluating {settings.model} on {total:,} texts of {', '.join(args['gold'])} ...", file=sys.stderr)
+    counters = Counters.create(spark)
+    predicted = gold.withColumn("entities", ner_stats_udf(settings, counters)("text")["entities"])
+    progress = ProgressLine(spark, counters, total)
+    progress.start()
+    try:
+        metrics = evaluate(predicted, mode=args["mode"], label_map=renames, ignore_labels=args["eval_ignore_labels"])
+        rows = [row.asDict() for row in metrics.collect()]
+    finally:
+        progress.stop()
+        gold.unpersist()
     print(f"Span metrics of {settings.model} ({args['mode']}), {', '.join(args['gold'])}:\n")
     print(format_table(rows))
-    written = write_outputs(rows, Path(args["out"]), title)
+    written = write_outputs(rows, Path(args["out"]), run_context(settings, args))
     print("\nWritten: " + ", ".join(str(path) for path in written))
     return 0
 

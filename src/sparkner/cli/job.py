@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source.add_argument("--id-col", help="document id column (needed for --mode incremental)")
     source.add_argument(
+        "--schema",
+        help="the input files' schema as a DDL string, e.g. 'doc_id string, text string' (default: read from the "
+        "files; CSV values typed as they read, so pass this to keep zero-padded ids as text; a stream fixes it when "
+        "it starts)",
+    )
+    source.add_argument(
         "--gold-col",
         help="gold entities column (array<struct<start, end, label>>): span metrics go into the run summary",
     )
@@ -97,10 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--trigger",
         help="available-now (default: what is there, then stop), once, or processing-time=<interval> (e.g. "
         "processing-time='30 seconds': keep running)",
-    )
-    streaming.add_argument(
-        "--schema",
-        help="the input's schema as a DDL string (default: read from the input's files when the stream starts)",
     )
     streaming.add_argument(
         "--max-files-per-trigger", type=int, help="file sources: at most N new files per micro-batch"

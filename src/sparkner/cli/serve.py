@@ -6,6 +6,7 @@ sparkner serve --model dslim/bert-base-NER --port 8000 --api-token-file token.tx
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from sparkner.cli.common import (
     CommandParser,
@@ -20,6 +21,7 @@ from sparkner.cli.common import (
 )
 from sparkner.engine.classifier import TokenClassifier
 from sparkner.serve.app import API_DEFAULTS, ResultCache, Service, create_app
+from sparkner.sources.locations import short_name
 from sparkner.sources.settings import build_settings
 
 logger = logging.getLogger("sparkner.serve")
@@ -33,7 +35,10 @@ def build_parser() -> CommandParser:
     parser.add_argument(
         "--model", required=True, help="Hub id, local directory (also dbfs:/ and /Volumes/ paths) or Flair model file"
     )
-    parser.add_argument("--model-id", help="the id clients put in /models/<model-id> (default: --model)")
+    parser.add_argument(
+        "--model-id",
+        help="the id clients put in /models/<model-id> (default: --model, or for a local path its folder's name)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument(
@@ -74,22 +79,28 @@ def main(argv: list[str] | None = None) -> int:
     cache = ResultCache(args["cache_entries"], int(args["cache_mb"] * 2**20))
     service = Service(
         settings,
-        args.get("model_id") or args["model"],
+        args.get("model_id") or short_name(args["model"]),
         api_token,
         cache,
         args["batch_wait_ms"] / 1000,
         args["batch_tokens"],
     )
-    authorization = "required" if api_token else "off"
-    logger.info(
-        "sparkner serve: %s on http://%s:%d (authorization %s)",
-        service.model_id,
-        args["host"],
-        args["port"],
-        authorization,
-    )
+    for line in start_up_lines(service.model_id, args["host"], args["port"], api_token is not None):
+        logger.info("%s", line)
     uvicorn.run(create_app(service), host=args["host"], port=args["port"], log_level="warning")
     return 0
+
+
+def start_up_lines(model_id: str, host: str, port: int, authorization: bool) -> list[str]:
+    """What the server says when it starts: its endpoint, and a request to try it with."""
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    endpoint = f"http://{shown_host}:{port}/models/{quote(model_id, safe='/:@')}"
+    bearer = " -H 'Authorization: Bearer <token>'" if authorization else ""
+    return [
+        f"sparkner serve: {model_id} on {endpoint} (authorization {'required' if authorization else 'off'})",
+        f"sparkner serve: try  curl {endpoint} -X POST -H 'Content-Type: application/json'{bearer} "
+        """-d '{"inputs": "My name is Wolfgang and I live in Berlin"}'""",
+    ]
 
 
 if __name__ == "__main__":

@@ -38,6 +38,10 @@ class Engine(abc.ABC):
     def finish(self, prepared: Any) -> list[TextResult]:
         """The model over what `prepare` made, then the entities of each text."""
 
+    @abc.abstractmethod
+    def runs_on(self) -> str:
+        """What runs the model here and why, for logs and run summaries (loads the weights)."""
+
     @property
     def prefetches(self) -> bool:
         """Whether `prepare` of the next group should run while the current group finishes."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from sparkner.engine.base import Engine
 from sparkner.engine.results import Entity, TextResult
+from sparkner.options.runtimes import AUTO
 from sparkner.options.settings import AggregationStrategy, Settings
 from sparkner.sources import loading
 from sparkner.sources import locations as sources
@@ -58,9 +59,9 @@ def check_flair_settings(settings: Settings) -> None:
         )
     if settings.stride is not None:
         problems.append(f"stride {settings.stride} (Flair reads each text whole; leave stride unset)")
-    if settings.dtype is not None:
+    if settings.dtype not in (AUTO, None, "float32"):
         problems.append(f"dtype {settings.dtype!r} (Flair models run in float32)")
-    if settings.runtime != "torch":
+    if settings.runtime not in (AUTO, "torch"):
         problems.append(f"runtime {settings.runtime!r} (Flair models run on torch)")
     if settings.max_batch_tokens is not None:
         problems.append("max_batch_tokens (Flair batches by text count: use batch_size)")
@@ -114,6 +115,9 @@ class FlairEngine(Engine):
     def load(self) -> Any:
         """The tagger on its device, from the worker cache (loaded on first use)."""
         return load_tagger(self.settings.model, loading.resolve_device(self.settings.device))
+
+    def runs_on(self) -> str:
+        return f"Flair on torch float32 on {self.device}"
 
     @property
     def device(self) -> Any:

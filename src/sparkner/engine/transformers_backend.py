@@ -19,8 +19,9 @@ from sparkner.engine.aggregation import Aggregator, merge_overlapping
 from sparkner.engine.base import Engine
 from sparkner.engine.forward import Predictor
 from sparkner.engine.results import Entity, TextResult
+from sparkner.options.runtimes import AUTO, RUNTIMES, Choice, choose
 from sparkner.options.settings import AggregationStrategy, Settings, WordBoundaries
-from sparkner.sources import loading
+from sparkner.sources import hardware, loading
 
 logger = logging.getLogger("sparkner")
 
@@ -55,6 +56,8 @@ class TransformersEngine(Engine):
                 settings.aggregation_strategy.value,
             )
         self.prepare_ahead: bool | None = None  # see `prefetches`
+        self._choice: Choice | None = None
+        self.device_name = "cpu"  # settled with `choice`
         self._predictor: Predictor | None = None
         self._loaded: Any = None  # the cached model the predictor was built for
 
@@ -65,9 +68,8 @@ class TransformersEngine(Engine):
         model alive that the cache has evicted (see `worker_cache`).
         """
         settings = self.settings
-        runtime = settings.runtime_spec
-        device = loading.resolve_device(settings.device, runtime.cpu_only(settings.dtype))
-        model = loading.cached_model(settings.model, settings.load, device, settings.dtype, settings.runtime)
+        choice = self.choice
+        model = loading.cached_model(settings.model, settings.load, self.device_name, choice.dtype, choice.runtime)
         if self._predictor is None or self._loaded is not model:
             self._loaded = model
             pad = self.tokenizer.pad_token_id
@@ -76,9 +78,56 @@ class TransformersEngine(Engine):
                 pad if pad is not None else 0,
                 max_rows=settings.batch_size,
                 max_tokens=settings.max_batch_tokens,
-                runtime=runtime,
+                runtime=RUNTIMES[choice.runtime],
             )
         return self._predictor
+
+    @property
+    def choice(self) -> Choice:
+        """What runs the model in this worker: `runtime` and `dtype` as given, "auto" settled for this
+        machine (`options.runtimes.choose`), decided once per engine and logged with the reason."""
+        if self._choice is None:
+            settings = self.settings
+            cpu_only = settings.dtype == "int8" or (
+                settings.runtime != AUTO and RUNTIMES[settings.runtime].cpu_only(settings.dtype)
+            )
+            self.device_name = loading.resolve_device(settings.device, cpu_only)
+            choice = choose(
+                settings.runtime,
+                settings.dtype,
+                device_type=self.device_name.split(":")[0],
+                cpu_flags=hardware.this_machine().cpu_flags,
+                gpu_bf16=hardware.gpu_has_bfloat16(self.device_name),
+            )
+            if settings.runtime == AUTO and choice.runtime != "torch":
+                choice = self._runs_or_torch(choice)
+            logger.info("sparkner: %s runs on %s: %s", settings.model, self.device_name, choice.describe())
+            self._choice = choice
+        return self._choice
+
+    def _runs_or_torch(self, choice: Choice) -> Choice:
+        """An automatic choice of another runtime that cannot take this model (an architecture its
+        converter does not know) falls back to transformers on torch, with a warning."""
+        settings = self.settings
+        try:
+            loading.cached_model(settings.model, settings.load, self.device_name, choice.dtype, choice.runtime)
+        except loading.ModelLoadError:
+            raise
+        except Exception as error:  # noqa: BLE001 - whatever the converter raised, torch runs the model
+            logger.warning(
+                "sparkner: %s could not run %s (%s: %s); running it on torch instead",
+                RUNTIMES[choice.runtime].title,
+                settings.model,
+                type(error).__name__,
+                error,
+            )
+            dtype = choice.dtype if choice.dtype in RUNTIMES["torch"].dtypes else None
+            return Choice("torch", dtype, f"{choice.why}; {RUNTIMES[choice.runtime].title} could not convert it")
+        return choice
+
+    def runs_on(self) -> str:
+        self.load()
+        return f"{self.choice.describe()} on {self.device_name}"
 
     @property
     def predictor(self) -> Predictor:

@@ -1,9 +1,9 @@
 """Words from the text itself, the same way for every tokenizer (`word_boundaries="text"`).
 
-A word is a maximal run of characters that are neither whitespace (`str.isspace`)
-nor punctuation; each punctuation character (Unicode category P*, plus the ASCII
-symbols BERT's basic tokenizer also splits off, such as `$`, `+`, `|`) and each CJK
-ideograph is a word of its own. This is how BERT's basic tokenizer finds words before
+A word is a maximal run of characters that are neither whitespace (`str.isspace`, and control or
+format characters other than the joiners) nor punctuation; each punctuation character (Unicode
+category P*, plus the ASCII symbols BERT's basic tokenizer also splits off, such as `$`, `+`, `|`)
+and each CJK ideograph is a word of its own. This is how BERT's basic tokenizer finds words before
 WordPiece, applied to the original text, so offsets stay character offsets into it.
 
 `TextLayout` holds a batch's texts as one array of code points, with the words and
@@ -37,13 +37,20 @@ MAX_CODEPOINT = 0x110000
 CLASSIFIED = 0x30000  # code points above the supplementary planes count as word characters
 
 
+# Format characters that join the letters around them (zero-width non-joiner and joiner, soft hyphen).
+JOINERS = frozenset({0x200C, 0x200D, 0x00AD})
+
+
 def character_class(codepoint: int) -> int:
     character = chr(codepoint)
-    if character.isspace():
+    category = unicodedata.category(character)
+    # Control and format characters (escape codes, NUL, zero-width spaces, byte order marks) separate
+    # words as whitespace does, so no span starts or ends with one; the joiners stay inside words.
+    if character.isspace() or category == "Cc" or (category == "Cf" and codepoint not in JOINERS):
         return SPACE
     if 33 <= codepoint <= 47 or 58 <= codepoint <= 64 or 91 <= codepoint <= 96 or 123 <= codepoint <= 126:
         return ALONE
-    if unicodedata.category(character).startswith("P"):
+    if category.startswith("P"):
         return ALONE
     if any(low <= codepoint <= high for low, high in CJK_RANGES):
         return ALONE

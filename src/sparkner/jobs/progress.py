@@ -14,32 +14,95 @@ import logging
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from pyspark.accumulators import AccumulatorParam
 from pyspark.sql import SparkSession
 
-logger = logging.getLogger("sparkner.job")
+from sparkner.engine.results import TextResult
+
+PROGRESS_LOGGER = "sparkner.progress"
+logger = logging.getLogger(PROGRESS_LOGGER)
 
 TERMINAL_INTERVAL = 0.5
 LOG_INTERVAL = 10.0
 
 
+class SumsParam(AccumulatorParam):
+    """An accumulator of per-key counts (entities per label): the workers' dicts are added key by key."""
+
+    def zero(self, value: dict[str, int]) -> dict[str, int]:
+        return {}
+
+    def addInPlace(self, total: dict[str, int], more: dict[str, int]) -> dict[str, int]:  # noqa: N802 - pyspark's name
+        for key, count in more.items():
+            total[key] = total.get(key, 0) + count
+        return total
+
+
 @dataclass(frozen=True)
 class Counters:
-    """Rows and tokens classified so far, added to by the workers (see `spark.udf.ner_stats_udf`)."""
+    """What the workers classified so far (see `spark.udf.ner_stats_udf`): rows, tokens, entities per label,
+    and rows without any entity (what `--explode` writes one row for). Spark merges a task's additions
+    when it ends; a task that is run again (a lost executor, speculation) adds its rows again."""
 
     rows: Any  # pyspark.Accumulator[int]
     tokens: Any
+    entities: Any  # pyspark.Accumulator[dict[str, int]]
+    rows_without_entities: Any
 
     @classmethod
     def create(cls, spark: SparkSession) -> Counters:
-        return cls(spark.sparkContext.accumulator(0), spark.sparkContext.accumulator(0))
+        context = spark.sparkContext
+        return cls(
+            context.accumulator(0), context.accumulator(0), context.accumulator({}, SumsParam()), context.accumulator(0)
+        )
 
-    def add(self, rows: int, tokens: int) -> None:
+    def add(self, results: list[TextResult]) -> None:
         """On a worker, after each batch."""
-        self.rows.add(rows)
-        self.tokens.add(tokens)
+        labels: Counter[str] = Counter()
+        bare = 0
+        for result in results:
+            if result.entities:
+                labels.update(entity.get("entity_group") or entity["entity"] for entity in result.entities)
+            else:
+                bare += 1
+        self.rows.add(len(results))
+        self.tokens.add(sum(result.tokens for result in results))
+        self.entities.add(dict(labels))
+        self.rows_without_entities.add(bare)
+
+    def snapshot(self) -> CountsSoFar:
+        """The totals now (read on the driver)."""
+        return CountsSoFar(
+            self.rows.value, self.tokens.value, dict(self.entities.value), self.rows_without_entities.value
+        )
+
+
+@dataclass(frozen=True)
+class CountsSoFar:
+    """`Counters`' values at one moment; `since` gives what was added between two moments."""
+
+    rows: int = 0
+    tokens: int = 0
+    entities: dict[str, int] = field(default_factory=dict)
+    rows_without_entities: int = 0
+
+    def since(self, earlier: CountsSoFar) -> CountsSoFar:
+        labels = {label: n - earlier.entities.get(label, 0) for label, n in self.entities.items()}
+        return CountsSoFar(
+            self.rows - earlier.rows,
+            self.tokens - earlier.tokens,
+            {label: n for label, n in labels.items() if n},
+            self.rows_without_entities - earlier.rows_without_entities,
+        )
+
+    def rows_written(self, exploded: bool) -> int:
+        """The output rows these results make: one per text, or exploded one per entity plus one per text
+        without any."""
+        return sum(self.entities.values()) + self.rows_without_entities if exploded else self.rows
 
 
 def format_duration(seconds: float) -> str:
@@ -54,7 +117,7 @@ def progress_text(rows: int, total: int, tokens: int, elapsed: float, running_ta
     parts += [f"{rate:,.0f} rows/s", f"{tokens / elapsed if elapsed > 0 else 0.0:,.0f} tokens/s"]
     if rate > 0 and 0 < total and rows < total:
         parts.append(f"ETA {format_duration((total - rows) / rate)}")
-    if running_tasks is not None:
+    if running_tasks:  # between Spark jobs (a commit, the summary's counts) no task runs: nothing to say then
         parts.append(f"{running_tasks} task{'s' if running_tasks != 1 else ''} running")
     return ", ".join(parts)
 

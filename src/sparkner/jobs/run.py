@@ -36,7 +36,7 @@ from sparkner.jobs.summary import RunSummary
 from sparkner.metrics.spans import LabelCounts, add_counts, collect_counts, label_counts, metrics_rows
 from sparkner.options.settings import OnError, Settings
 from sparkner.spark.schema import entity_fields
-from sparkner.spark.udf import ner_stats_udf
+from sparkner.spark.udf import ner_stats_udf, runs_on_udf
 
 logger = logging.getLogger("sparkner.job")
 
@@ -49,19 +49,32 @@ def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
         if not spark.catalog.tableExists(config.input_table):
             raise JobError(f"input table {config.input_table!r} does not exist")
         return checked_input(spark.table(config.input_table), config)
+    reader = file_reader(spark.read, config)
+    if config.schema:
+        reader = reader.schema(given_schema(spark, config))
     try:
-        df = file_reader(spark.read, config).load(config.input)
+        df = reader.load(config.input)
     except Exception as error:  # noqa: BLE001 - any reader failure is the input's problem
         raise JobError(f"cannot read input {config.input!r} as {config.input_format}: {first_line(error)}") from None
     return checked_input(df, config)
 
 
 def file_reader(reader: Any, config: JobConfig) -> Any:
-    """`spark.read` or `spark.readStream` set up for `--input-format`."""
+    """`spark.read` or `spark.readStream` set up for `--input-format`. CSV columns get the types their
+    values read as (an id column of numbers is a number, as in JSON); `--schema` fixes them instead."""
     reader = reader.format(config.input_format)
     if config.input_format == "csv":
         reader = reader.option("header", "true").option("multiLine", "true").option("escape", '"')
+        reader = reader.option("inferSchema", "true")
     return reader
+
+
+def given_schema(spark: SparkSession, config: JobConfig) -> StructType:
+    """`--schema`, a DDL string, as a schema (a bad one is the user's to fix)."""
+    try:
+        return spark.createDataFrame([], config.schema).schema
+    except Exception as error:  # noqa: BLE001 - any parser failure means the same
+        raise JobError(f"--schema {config.schema!r} is not a valid schema: {first_line(error)}") from None
 
 
 def checked_input(df: DataFrame, config: JobConfig) -> DataFrame:
@@ -165,14 +178,15 @@ def spread_over_tasks(df: DataFrame, rows: int, slots: int) -> DataFrame:
     return df.repartition(waves * slots)
 
 
-def load_model_everywhere(spark: SparkSession, settings: Settings) -> float:
-    """Load the model into every task slot's Python worker with a one-row-per-slot job, and say how
-    long that took, so the run's rates count processing only (workers are reused across tasks)."""
+def load_model_everywhere(spark: SparkSession, settings: Settings) -> tuple[float, list[str]]:
+    """Load the model into every task slot's Python worker with a one-row-per-slot job: how long that
+    took, so the run's rates count processing only (workers are reused across tasks), and what runs
+    the model in the workers (`runtime="auto"` decides per machine)."""
     started = time.time()
     slots = max(1, spark.sparkContext.defaultParallelism)
-    warm_up = spark.range(slots, numPartitions=slots).select(ner_stats_udf(settings)(F.lit("warm up")).alias("w"))
-    warm_up.write.format("noop").mode("overwrite").save()
-    return time.time() - started
+    warm_up = spark.range(slots, numPartitions=slots).select(runs_on_udf(settings)(F.lit("warm up")).alias("runs_on"))
+    runs_on = sorted({row["runs_on"] for row in warm_up.collect()})
+    return time.time() - started, runs_on
 
 
 def run_job(
@@ -211,7 +225,8 @@ def run_job(
         logger.info(summary.note)
         summary.finish(0.0, time.time() - command_started)
         return summary
-    summary.model_load_seconds = round(load_model_everywhere(spark, settings), 3)
+    load_seconds, summary.runs_on = load_model_everywhere(spark, settings)
+    summary.model_load_seconds = round(load_seconds, 3)
     processing_started = time.time()
     gold_counts: dict[str, LabelCounts] = {}
     progress.chunks = chunks
@@ -228,12 +243,12 @@ def run_job(
             part = spread_over_tasks(part, math.ceil(rows_total / chunks), slots)
             result = part.withColumn(NER_COLUMN, udf(config.text_col)).persist(StorageLevel.MEMORY_AND_DISK)
             try:
-                output = shape_output(result, config, settings)
-                write(output, config, mode if chunk == 0 else "append")
-                rows_out = output.count()
+                # Counted first (which classifies and caches the chunk), so a run stopped after the write
+                # knows what the committed chunk holds.
+                rows_out = summary.add_chunk(result, config.text_col, NER_COLUMN, exploded=config.explode)
+                write(shape_output(result, config, settings), config, mode if chunk == 0 else "append")
                 progress.chunks_written += 1
                 progress.rows_written += rows_out
-                summary.add_chunk(result, config.text_col, NER_COLUMN, rows_out=rows_out)
                 progress.check()
                 if config.gold_col:
                     gold_counts = add_counts(gold_counts, chunk_label_counts(result, config.gold_col))
@@ -244,7 +259,7 @@ def run_job(
             if config.mode == "incremental":
                 mode = "append"
             if chunks > 1:
-                logger.info("chunk %d/%d committed: %d rows so far", chunk + 1, chunks, summary.rows_in)
+                logger.info("chunk %d/%d committed: %d rows so far", chunk + 1, chunks, summary.rows_processed)
     finally:
         line.stop()
     summary.finish(time.time() - processing_started, time.time() - command_started)

@@ -59,6 +59,17 @@ class JobProgress:
         return "nothing was committed; rerun the same command (or use --mode incremental, which commits in chunks)"
 
 
+def silence_spark_logs(spark: Any) -> None:
+    """Spark's own log off from now on. Through log4j itself: `setLogLevel` also drops the console
+    threshold that keeps a local session's INFO lines off the terminal, and one can slip out."""
+    jvm = spark.sparkContext._jvm
+    try:
+        log4j = jvm.org.apache.logging.log4j
+        log4j.core.config.Configurator.setRootLevel(log4j.Level.OFF)
+    except Exception:  # noqa: BLE001 - a JVM without log4j 2 on its classpath
+        spark.sparkContext.setLogLevel("OFF")
+
+
 @contextlib.contextmanager
 def stop_on_signals(spark: Any, progress: JobProgress) -> Iterator[None]:
     """While the block runs, SIGINT and SIGTERM cancel every Spark job; the Spark call then failing is
@@ -67,7 +78,7 @@ def stop_on_signals(spark: Any, progress: JobProgress) -> Iterator[None]:
 
     def cancel() -> None:
         with contextlib.suppress(Exception):
-            spark.sparkContext.setLogLevel("OFF")  # the cancelled tasks' traces are not news
+            silence_spark_logs(spark)  # the cancelled tasks' traces are not news
             if progress.on_stop is not None:
                 progress.on_stop()
             else:

@@ -31,8 +31,17 @@ from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 from pyspark.sql.types import StructType
 
 from sparkner.jobs.config import JobConfig, JobError, parse_trigger
-from sparkner.jobs.progress import Counters
-from sparkner.jobs.run import NER_COLUMN, checked_input, file_reader, first_line, is_local_path, shape_output
+from sparkner.jobs.progress import Counters, CountsSoFar
+from sparkner.jobs.run import (
+    NER_COLUMN,
+    checked_input,
+    file_reader,
+    first_line,
+    given_schema,
+    is_local_path,
+    load_model_everywhere,
+    shape_output,
+)
 from sparkner.jobs.signals import JobProgress
 from sparkner.jobs.summary import RunSummary
 from sparkner.options.settings import Settings
@@ -82,10 +91,7 @@ def stream_schema(spark: SparkSession, config: JobConfig, started: float) -> Str
     stream first ran (read from the files there then). Files added since the last run are checked
     against it — only those, so the check does not grow with the input's history."""
     if config.schema:
-        try:
-            return spark.createDataFrame([], config.schema).schema
-        except Exception as error:  # noqa: BLE001 - a bad DDL string is the user's to fix
-            raise JobError(f"--schema {config.schema!r} is not a valid schema: {first_line(error)}") from None
+        return given_schema(spark, config)
     record = Path(config.checkpoint.removeprefix("file:")) / SCHEMA_FILE if is_local_path(config.checkpoint) else None
     if record is None or not record.exists():
         schema = infer_schema(spark, config)
@@ -163,17 +169,19 @@ def progress_dict(progress: Any) -> dict[str, Any]:
     return progress if isinstance(progress, dict) else json.loads(progress.json)
 
 
-def micro_batch(progress: dict[str, Any], tokens: int | None) -> dict[str, Any]:
-    """One micro-batch's entry in the run summary."""
-    rows_out = (progress.get("sink") or {}).get("numOutputRows", -1)
+def micro_batch(progress: dict[str, Any], done: CountsSoFar | None, exploded: bool) -> dict[str, Any]:
+    """One micro-batch's entry in the run summary; `done` is what the workers counted in it (None when
+    its listener event came too late to tell)."""
+    sink_rows = (progress.get("sink") or {}).get("numOutputRows", -1)  # file and foreachBatch sinks say -1
     backlog = {
         key: value for source in progress.get("sources") or [] for key, value in (source.get("metrics") or {}).items()
     }
     batch = {
         "batch_id": progress["batchId"],
         "rows": progress["numInputRows"],
-        "rows_out": rows_out if rows_out >= 0 else None,
-        "tokens": tokens,
+        "rows_out": sink_rows if sink_rows >= 0 else done.rows_written(exploded) if done is not None else None,
+        "entities": sum(done.entities.values()) if done is not None else None,
+        "tokens": done.tokens if done is not None else None,
         "seconds": round(progress.get("batchDuration", progress["durationMs"].get("triggerExecution", 0)) / 1000, 3),
     }
     if backlog:
@@ -182,13 +190,14 @@ def micro_batch(progress: dict[str, Any], tokens: int | None) -> dict[str, Any]:
 
 
 class MicroBatchLog(StreamingQueryListener):
-    """Logs each micro-batch as it commits (rows, tokens, duration, backlog where the source reports
-    it) and passes it on (`on_batch`), which adds it to the run summary."""
+    """Logs each micro-batch as it commits (rows, entities, tokens, duration, backlog where the source
+    reports it) and passes it on (`on_batch`), which adds it to the run summary."""
 
-    def __init__(self, counters: Counters, on_batch: Any = None) -> None:
+    def __init__(self, counters: Counters, exploded: bool, on_batch: Any = None) -> None:
         self.counters = counters
+        self.exploded = exploded
         self.on_batch = on_batch
-        self.tokens_seen = 0
+        self.seen = CountsSoFar()
         self.last_batch_id = -1
 
     def onQueryStarted(self, event: Any) -> None:
@@ -199,14 +208,15 @@ class MicroBatchLog(StreamingQueryListener):
         self.last_batch_id = progress["batchId"]
         if progress["numInputRows"] == 0:
             return
-        tokens = self.counters.tokens.value - self.tokens_seen
-        self.tokens_seen += tokens
-        batch = micro_batch(progress, tokens)
+        now = self.counters.snapshot()
+        done, self.seen = now.since(self.seen), now
+        batch = micro_batch(progress, done, self.exploded)
         logger.info(
-            "micro-batch %d: %s rows, %s tokens in %.1f s (%.0f rows/s)%s",
+            "micro-batch %d: %s rows, %s entities, %s tokens in %.1f s (%.0f rows/s)%s",
             batch["batch_id"],
             f"{batch['rows']:,}",
-            f"{tokens:,}",
+            f"{batch['entities']:,}",
+            f"{done.tokens:,}",
             batch["seconds"],
             batch["rows"] / max(batch["seconds"], 1e-3),
             f", backlog {batch['backlog']}" if "backlog" in batch else "",
@@ -259,13 +269,16 @@ def run_stream(
     # Spread each micro-batch over the task slots: one new file is otherwise one task on one core.
     source = stream_input(spark, config, started).repartition(max(1, spark.sparkContext.defaultParallelism))
     result = source.withColumn(NER_COLUMN, ner_stats_udf(settings, counters)(config.text_col))
+    load_seconds, summary.runs_on = load_model_everywhere(spark, settings)
+    summary.model_load_seconds = round(load_seconds, 3)
 
     def batch_done(batch: dict[str, Any]) -> None:
         summary.add_micro_batch(batch)
+        summary.count_stream(counters.snapshot(), config.explode)
         if on_batch is not None:
             on_batch(summary)
 
-    listener = MicroBatchLog(counters, batch_done)
+    listener = MicroBatchLog(counters, config.explode, batch_done)
     spark.streams.addListener(listener)
     try:
         query = start_query(shape_output(result, config, settings), config)
@@ -281,8 +294,8 @@ def run_stream(
     logged = {batch["batch_id"] for batch in summary.micro_batches or []}
     for entry in recent:
         if entry["numInputRows"] > 0 and entry["batchId"] not in logged:
-            summary.add_micro_batch(micro_batch(entry, None))
-    summary.tokens = counters.tokens.value
+            summary.add_micro_batch(micro_batch(entry, None, config.explode))
+    summary.count_stream(counters.snapshot(), config.explode)
     # A stream's processing time is its micro-batches' (not the waits between triggers).
     summary.finish(sum(batch["seconds"] for batch in summary.micro_batches or []), time.time() - command_started)
     if not summary.micro_batches:

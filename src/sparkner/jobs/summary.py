@@ -18,8 +18,11 @@ class RunSummary:
     mode: str
     output: str | None
     model_requested: str | None = None  # what --model said, when it differs from `model`
-    rows_skipped_existing: int = 0
-    rows_in: int = 0
+    runs_on: list[str] = field(default_factory=list)  # what ran the model in the workers, and why
+    rows_input: int = 0  # the input's rows: processed plus skipped
+    rows_skipped_existing: int = 0  # incremental mode: rows whose id was already in the output
+    rows_processed: int = 0  # the rows classified by this run
+    rows_in: int = 0  # deprecated: rows_processed, under the name of 0.1.0 (kept for one release)
     rows_out: int = 0
     null_texts: int = 0
     empty_texts: int = 0
@@ -59,30 +62,54 @@ class RunSummary:
         summary.startup_seconds = round(started - command_started, 3)
         return summary
 
-    def add_chunk(self, result: DataFrame, text_col: str, ner_col: str, *, rows_out: int) -> None:
-        """Counts from a persisted chunk of results (one pass for totals, one for labels)."""
-        text = F.col(text_col)
-        totals = result.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum(text.isNull().cast("int")).alias("nulls"),
-            F.sum((text.isNotNull() & (F.length(F.trim(text)) == 0)).cast("int")).alias("empties"),
-            F.sum((F.col(f"{ner_col}.windows") > 1).cast("int")).alias("multi"),
-            F.sum(f"{ner_col}.tokens").alias("tokens"),
-            F.sum(F.col(f"{ner_col}.error").isNotNull().cast("int")).alias("failed"),
-        ).first()
-        self.rows_in += totals["rows"]
-        self.rows_out += rows_out
-        self.null_texts += totals["nulls"] or 0
-        self.empty_texts += totals["empties"] or 0
-        self.failed_texts += totals["failed"] or 0
-        self.multi_window_documents += totals["multi"] or 0
-        self.tokens += totals["tokens"] or 0
+    def add_chunk(self, result: DataFrame, text_col: str, ner_col: str, *, exploded: bool) -> int:
+        """Counts from a persisted chunk of results, in one Spark query; returns the rows the chunk
+        writes: one per document, or with `exploded` one per entity and one per document without any.
+
+        Each document's entities are exploded as `--explode` writes them (`posexplode_outer`: a document
+        without any keeps one row), the rows are counted per label, and each document's own figures
+        (null, empty, failed, tokens) are summed on its first exploded row only, so they count once.
+        """
         label = _label_field(result, ner_col)
-        counts = result.select(F.explode(f"{ner_col}.entities").alias("e")).groupBy(f"e.{label}").count().collect()
+        text, stats = F.col(text_col), F.col(ner_col)
+        per_entity = result.select(
+            text.alias("text"), stats.alias("stats"), F.posexplode_outer(stats["entities"]).alias("at", "entity")
+        )
+        once = F.coalesce(F.col("at"), F.lit(0)) == 0  # a document's first exploded row
+
+        def per_document(flag: Any) -> Any:
+            return F.sum(F.when(once & flag, 1).otherwise(0))
+
+        by_label = (
+            per_entity.groupBy(F.col("entity")[label].alias("label"))
+            .agg(
+                F.count(F.lit(1)).alias("exploded_rows"),
+                F.count("entity").alias("entities"),
+                per_document(F.lit(True)).alias("rows"),
+                per_document(F.col("text").isNull()).alias("nulls"),
+                per_document(F.col("text").isNotNull() & (F.length(F.trim("text")) == 0)).alias("empties"),
+                per_document(F.col("stats.windows") > 1).alias("multi"),
+                per_document(F.col("stats.error").isNotNull()).alias("failed"),
+                F.sum(F.when(once, F.col("stats.tokens")).otherwise(0)).alias("tokens"),
+            )
+            .collect()
+        )
+        total = Counter()
+        for row in by_label:
+            total.update({name: row[name] or 0 for name in row.asDict() if name != "label"})
+        rows_out = total["exploded_rows"] if exploded else total["rows"]
+        self.rows_processed += total["rows"]
+        self.rows_out += rows_out
+        self.null_texts += total["nulls"]
+        self.empty_texts += total["empties"]
+        self.failed_texts += total["failed"]
+        self.multi_window_documents += total["multi"]
+        self.tokens += total["tokens"]
         merged = Counter(self.entities_per_label)
-        merged.update({row[label]: row["count"] for row in counts})
+        merged.update({row["label"]: row["entities"] for row in by_label if row["label"] is not None})
         self.entities_per_label = dict(sorted(merged.items(), key=lambda item: (-item[1], item[0])))
         self.entities = sum(self.entities_per_label.values())
+        return rows_out
 
     def add_examples(self, result: DataFrame, config: Any, ner_col: str, limit: int) -> None:
         label = _label_field(result, ner_col)
@@ -107,16 +134,24 @@ class RunSummary:
     def add_micro_batch(self, batch: dict[str, Any]) -> None:
         """A streaming micro-batch, as `stream.MicroBatchLog` saw it."""
         self.micro_batches = [*(self.micro_batches or []), batch]
-        self.rows_in += batch["rows"]
-        self.rows_out += batch["rows_out"] if batch["rows_out"] is not None else batch["rows"]
-        self.tokens += batch["tokens"] or 0
+        self.rows_processed += batch["rows"]
+
+    def count_stream(self, done: Any, exploded: bool) -> None:
+        """A stream's totals from what its workers counted (`jobs.progress.CountsSoFar`): entities per
+        label, tokens and output rows, all micro-batches together."""
+        self.tokens = done.tokens
+        self.rows_out = done.rows_written(exploded)
+        self.entities_per_label = dict(sorted(done.entities.items(), key=lambda item: (-item[1], item[0])))
+        self.entities = sum(self.entities_per_label.values())
 
     def finish(self, processing_seconds: float, wall_seconds: float) -> None:
         """Rates of the processing itself: start-up and model loading are reported on their own."""
+        self.rows_in = self.rows_processed
+        self.rows_input = self.rows_processed + self.rows_skipped_existing
         self.processing_seconds = round(processing_seconds, 3)
         self.wall_seconds = round(wall_seconds, 3)
         seconds = processing_seconds
-        self.rows_per_second = round(self.rows_in / seconds, 2) if seconds > 0 else 0.0
+        self.rows_per_second = round(self.rows_processed / seconds, 2) if seconds > 0 else 0.0
         self.tokens_per_second = round(self.tokens / seconds, 1) if seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from sparkner.options.runtimes import DTYPES, RUNTIMES, Runtime
+from sparkner.options.runtimes import AUTO, DTYPES, RUNTIMES
 
 
 class AggregationStrategy(str, enum.Enum):
@@ -172,23 +172,26 @@ DEPRECATED_DTYPES = {"onnx-int8": ("onnx", "int8"), "int8-onnx": ("onnx", "int8"
 
 
 def parse_dtype(value: Any) -> str | None:
-    """`None` loads the model as its runtime does by default (for torch: as transformers does,
-    so results match the pipeline); float16/bfloat16 are for GPUs; int8 is dynamic quantization."""
+    """`"auto"`: the fastest precision the worker's hardware runs well (see `runtimes.choose`); `None`
+    loads the model as its runtime does by default (for torch: as transformers does); float16/bfloat16;
+    int8 is dynamic quantization."""
     if value is None:
         return None
     name = str(value).removeprefix("torch.").lower()
+    if name == AUTO:
+        return AUTO
     if name in DTYPE_ALIASES:
         return DTYPE_ALIASES[name]
     if name in DEPRECATED_DTYPES:
         return name  # split into runtime + dtype by build_settings, with a deprecation warning
-    allowed = ", ".join(sorted(DTYPE_ALIASES))
+    allowed = ", ".join([AUTO, *sorted(DTYPE_ALIASES)])
     raise ValueError(f"dtype {value!r} is not one of {allowed} (or None to load the model as its runtime does)")
 
 
 def parse_runtime(value: Any) -> str:
     name = value.lower() if isinstance(value, str) else None
-    if name not in RUNTIMES:
-        raise ValueError(f"runtime {value!r} is not one of {', '.join(RUNTIMES)}")
+    if name != AUTO and name not in RUNTIMES:
+        raise ValueError(f"runtime {value!r} is not one of {', '.join([AUTO, *RUNTIMES])}")
     return name
 
 
@@ -321,21 +324,24 @@ class Settings:
         "engine",
     )
     runtime: str = option(
-        "torch",
+        AUTO,
         parse_runtime,
-        "what runs the model: `torch` (transformers' model, any device) or `onnx` (the model exported once per "
-        "worker and run by ONNX Runtime on the CPU; needs `pip install 'sparkner[onnx]'`). See Runtimes.",
+        "what runs the model: `auto` (each worker picks the fastest runtime installed for its hardware, see "
+        "Runtimes), `torch` (transformers' model, any device), `openvino` (converted once per machine, CPU) or "
+        "`onnx` (exported once per machine, run by ONNX Runtime on the CPU; needs `pip install 'sparkner[onnx]'`). "
+        '`runtime="torch", dtype="float32"` computes exactly as the pipeline does.',
         "engine",
-        choices=tuple(RUNTIMES),
+        choices=(AUTO, *RUNTIMES),
     )
     dtype: str | None = option(
-        None,
+        AUTO,
         parse_dtype,
-        "`None` loads the model as its runtime does (for torch as transformers does, so results equal the "
-        "pipeline's); `float16`/`bfloat16` for GPUs; `int8`: dynamic quantization on the CPU (opt-in, changes "
-        'scores). Softmax always runs in float32. `onnx-int8` (deprecated) means `runtime="onnx", dtype="int8"`.',
+        "`auto`: bfloat16 on a GPU that has it (else float16) and on a CPU with AMX or AVX-512 BF16, float32 on "
+        "other CPUs; `float32`, `bfloat16`, `float16`; `int8`: dynamic quantization on the CPU (opt-in, changes "
+        "scores); `None` loads the model as its runtime does. Softmax always runs in float32. `onnx-int8` "
+        '(deprecated) means `runtime="onnx", dtype="int8"`.',
         "engine",
-        choices=DTYPES,
+        choices=(AUTO, *DTYPES),
     )
     batch_size: int | None = option(
         None,
@@ -426,10 +432,6 @@ class Settings:
             self.registry_uri,
             self.model_cache_dir,
         )
-
-    @property
-    def runtime_spec(self) -> Runtime:
-        return RUNTIMES[self.runtime]
 
 
 OPTIONS: dict[str, Option] = {

@@ -15,11 +15,12 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from sparkner.options.runtimes import half_precision_on_cpu
+from sparkner.options.runtimes import RUNTIMES, half_precision_on_cpu
 from sparkner.options.settings import LoadOptions
+from sparkner.sources import hardware
 from sparkner.sources import locations as sources
-from sparkner.sources.locations import ModelLoadError
-from sparkner.sources.model_files import TOKENIZER_FILES
+from sparkner.sources.locations import ModelLoadError, short_name
+from sparkner.sources.model_files import TOKENIZER_FILES, fingerprint
 from sparkner.worker_cache import WORKER_CACHE
 
 __all__ = [
@@ -218,30 +219,79 @@ def _dtype_kwargs(dtype: str | None) -> dict[str, Any]:
 
 
 def load_model(model: str, options: LoadOptions, device: str, dtype: str | None, runtime: str = "torch") -> Any:
-    """Weights onto `device` in eval mode (safetensors preferred, as transformers does), run by `runtime`."""
-    from transformers import AutoModelForTokenClassification
+    """The model ready to run on `device` by `runtime` in `dtype`: transformers' weights in eval mode
+    (safetensors preferred, as transformers does), or converted once per machine for ONNX Runtime or
+    OpenVINO (read back from the disk cache when converted before)."""
+    if runtime == "torch":
+        loaded = _from_pretrained(model, options, dtype)
+        return quantize_int8(loaded) if dtype == "int8" else loaded.to(device)
+    folder = model_folder(model, options)
+    identity = fingerprint(folder) if folder is not None else f"{model}@{options.revision}"
+    readable, names = short_name(model), model_input_names(cached_tokenizer(model, options))
+    vocab_size = getattr(load_config(model, options), "vocab_size", None)
+    if runtime == "openvino":
+        from sparkner.sources import openvino_runtime
 
-    kwargs = {**options.as_kwargs(), **_dtype_kwargs(dtype)}
-    if runtime == "onnx":
-        kwargs["attn_implementation"] = "eager"  # plain MatMul/Softmax in the exported graph
-    try:
-        loaded = AutoModelForTokenClassification.from_pretrained(_location(model, options), **kwargs).eval()
-    except (OSError, ValueError) as error:
-        raise ModelLoadError(_not_found_message(model, error)) from error
-    if runtime == "onnx":
-        return _onnx_session(loaded, cached_tokenizer(model, options), quantize=dtype == "int8")
-    if dtype == "int8":
-        return quantize_int8(loaded)
-    return loaded.to(device)
-
-
-def _onnx_session(model: Any, tokenizer: Any, *, quantize: bool) -> Any:
-    """The ONNX Runtime session (float32, or int8 weights), using the threads torch was given for this task."""
-    import torch
-
+        return openvino_runtime.load(
+            identity,
+            readable,
+            lambda: _from_pretrained(model, options, None),
+            names,
+            dtype=dtype,
+            threads=cpu_threads(),
+            cache_dir=options.model_cache_dir,
+            vocab_size=vocab_size,
+        )
     from sparkner.sources import onnx_export
 
-    return onnx_export.session(model, model_input_names(tokenizer), torch.get_num_threads(), quantize=quantize)
+    return onnx_export.session(
+        identity,
+        readable,
+        lambda: _from_pretrained(model, options, None, attn_implementation="eager"),  # plain MatMul/Softmax
+        names,
+        cpu_threads(),
+        quantize=dtype == "int8",
+        cache_dir=options.model_cache_dir,
+        vocab_size=vocab_size,
+    )
+
+
+def _from_pretrained(model: str, options: LoadOptions, dtype: str | None, **extra: Any) -> Any:
+    from transformers import AutoModelForTokenClassification
+
+    kwargs = {**options.as_kwargs(), **_dtype_kwargs(dtype), **extra}
+    try:
+        return AutoModelForTokenClassification.from_pretrained(_location(model, options), **kwargs).eval()
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(_not_found_message(model, error)) from error
+
+
+def model_folder(model: str, options: LoadOptions) -> str | None:
+    """The local folder holding the model's files: itself, or a Hub model's snapshot in the Hugging Face
+    cache (None when it is not there and cannot be had)."""
+    location = _location(model, options)
+    if os.path.isdir(location):
+        return location
+    from transformers.utils import cached_file
+
+    try:
+        return os.path.dirname(cached_file(location, "config.json", **options.as_kwargs()))
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_threads() -> int:
+    """The threads this worker's model may use: the task's CPU share (`spark.task.cpus`) in a Spark task,
+    else torch's count."""
+    import torch
+
+    try:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+    except ImportError:  # TokenClassifier runs without pyspark too
+        context = None
+    return max(1, int(context.cpus())) if context is not None else torch.get_num_threads()
 
 
 def quantize_int8(model: Any) -> Any:
@@ -313,14 +363,13 @@ def cached_model(model: str, options: LoadOptions, device: str, dtype: str | Non
 
     def load() -> Any:
         logger.info(
-            "sparkner: loading model %s (revision %s) with %s on %s, dtype %s",
+            "sparkner: loading model %s (revision %s) with %s on %s",
             model,
             options.revision,
-            runtime,
+            RUNTIMES[runtime].describe(dtype),
             device,
-            dtype or "float32",
         )
-        slow = half_precision_on_cpu(dtype) if device == "cpu" else None
+        slow = half_precision_on_cpu(dtype, hardware.this_machine().cpu_flags) if device == "cpu" else None
         if slow:
             logger.warning("sparkner: %s", slow)
         return load_model(model, options, device, dtype, runtime)

@@ -53,6 +53,16 @@ def resolve(model: str, options: LoadOptions | None = None) -> ModelSource:
     return ModelSource(model, model, "hub")
 
 
+def short_name(model: str) -> str:
+    """A name for `model` that reads well in a URL path or a title: a local path's last part (the
+    model's folder, or a Flair file's name without its suffix); Hub ids and MLflow URIs as they are."""
+    location = _local_spelling(model) or (model if os.path.exists(model) else None)
+    if location is None:
+        return model
+    path = Path(location.rstrip("/") or "/")
+    return (path.stem if path.is_file() else path.name) or model
+
+
 def is_mlflow_uri(model: str) -> bool:
     """`models:/...` or `runs:/...` (read by `sparkner.mlflow`, which needs `sparkner[mlflow]`)."""
     from sparkner.sources.mlflow.uris import is_mlflow_uri as check

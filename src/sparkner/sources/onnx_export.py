@@ -1,8 +1,9 @@
 """The ONNX Runtime runtime (`runtime="onnx"`): float32, or int8 (the faster, more accurate CPU int8).
 
-Each worker exports the model to ONNX once (eager attention, so the graph is plain
-MatMul/Softmax) and runs it in an ONNX Runtime session whose graph optimizer fuses
-the rest. With `dtype="int8"` the MatMul weights are first quantized:
+The model is exported to ONNX once per machine (eager attention, so the graph is plain
+MatMul/Softmax) into the disk cache (`disk_cache`, keyed by the model's files and the versions
+of torch and ONNX Runtime), and each worker runs it in an ONNX Runtime session whose graph
+optimizer fuses the rest. With `dtype="int8"` the MatMul weights are first quantized:
 
 torch's dynamic quantization (`dtype="int8"`) only swaps the Linear layers; softmax,
 layer norms and GELU stay in eager torch, which caps its speed-up on a small encoder
@@ -22,80 +23,114 @@ from __future__ import annotations
 
 import inspect
 import logging
-import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sparkner.sources import disk_cache
+from sparkner.sources.converted import ConvertedModel
+
 logger = logging.getLogger("sparkner")
 
 
-class OnnxTokenClassifier:
-    """An ONNX Runtime session called like a transformers model: tensors in, `{"logits": ...}` out."""
+class OnnxTokenClassifier(ConvertedModel):
+    """An ONNX Runtime session called like a transformers model."""
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, vocab_size: int | None = None) -> None:
         import onnxruntime
-        import torch
 
         options = onnxruntime.SessionOptions()
         # One Spark task per core slot: the session uses the threads the task was given.
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_names = [node.name for node in self.session.get_inputs()]
-        self.device = torch.device("cpu")
+        super().__init__([node.name for node in self.session.get_inputs()], vocab_size)
 
-    def __call__(self, **tensors: Any) -> dict[str, Any]:
-        import torch
-
-        feed = {name: tensors[name].numpy() for name in self.input_names}
-        return {"logits": torch.from_numpy(self.session.run(["logits"], feed)[0])}
+    def run(self, feed: dict[str, Any]) -> Any:
+        return self.session.run(["logits"], feed)[0]
 
 
-def session(model: Any, input_names: list[str], threads: int, *, quantize: bool) -> OnnxTokenClassifier:
-    """Export the float32 `model` (loaded with eager attention), quantize it if asked and open it (once per worker).
+def session(
+    identity: str,
+    readable: str,
+    load_torch_model: Callable[[], Any],
+    input_names: list[str],
+    threads: int,
+    *,
+    quantize: bool,
+    cache_dir: str | None,
+    vocab_size: int | None = None,
+) -> OnnxTokenClassifier:
+    """An ONNX Runtime session of the model (`identity`: its files' fingerprint), exported (and quantized)
+    once per machine into the disk cache; `load_torch_model` (float32, eager attention) is called only
+    when no exported copy is there.
 
-    `input_names` are the tensors the predictor passes: `input_ids`, `attention_mask`
-    and the tokenizer's other model inputs. The files live in a temporary directory
-    only while the session is built: ONNX Runtime keeps the graph in memory.
+    `input_names` are the tensors the predictor passes: `input_ids`, `attention_mask` and the
+    tokenizer's other model inputs.
     """
+    import onnxruntime
+    import torch
+
+    entry = disk_cache.cache_root(cache_dir, "onnx") / disk_cache.entry_name(
+        readable, identity, torch.__version__, onnxruntime.__version__, ",".join(input_names), quantize
+    )
+    name = "int8.onnx" if quantize else "model.onnx"
+    started = time.perf_counter()
+    for attempt in range(2):
+        folder = disk_cache.made_once(
+            entry,
+            lambda staging: _export_into(staging, load_torch_model(), input_names, quantize),
+            lambda found: (found / name).is_file() and (found / name).stat().st_size > 0,
+            note=readable,
+        )
+        try:
+            opened = OnnxTokenClassifier(folder / name, threads, vocab_size)
+            break
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own types for a corrupt file
+            if attempt:
+                raise
+            logger.warning("sparkner: the ONNX model in %s could not be read (%s); exporting again", folder, error)
+            disk_cache.discard(folder)
+    logger.info("sparkner: ONNX model ready in %.1f s (from %s)", time.perf_counter() - started, folder)
+    return opened
+
+
+def _export_into(folder: Path, model: Any, input_names: list[str], quantize: bool) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="sparkner-onnx-") as directory:
-        exported, quantized = Path(directory) / "model.onnx", Path(directory) / "int8.onnx"
-        try:
-            export(model, input_names, exported)
-        except Exception as error:  # noqa: BLE001 - any exporter failure means the same to the user
-            raise RuntimeError(
-                f"runtime 'onnx' could not export {type(model).__name__} to ONNX ({type(error).__name__}: {error}); "
-                "use runtime='torch' (with dtype='int8' for torch quantization) for this model"
-            ) from error
-        if quantize:
-            with _quiet_root_logger():  # its "consider pre-processing" advice is for static quantization
-                quantize_dynamic(exported, quantized, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
-        opened = OnnxTokenClassifier(quantized if quantize else exported, threads)
-    logger.info(
-        "sparkner: model exported to ONNX%s in %.1f s",
-        " and quantized to int8" if quantize else "",
-        time.perf_counter() - started,
+    exported = folder / "model.onnx"
+    try:
+        export(model, input_names, exported)
+    except Exception as error:  # noqa: BLE001 - any exporter failure means the same to the user
+        raise RuntimeError(
+            f"runtime 'onnx' could not export {type(model).__name__} to ONNX ({type(error).__name__}: {error}); "
+            "use runtime='torch' (with dtype='int8' for torch quantization) for this model"
+        ) from error
+    if quantize:
+        with _quiet_root_logger():  # its "consider pre-processing" advice is for static quantization
+            quantize_dynamic(
+                exported, folder / "int8.onnx", weight_type=QuantType.QInt8, per_channel=True, reduce_range=True
+            )
+
+
+def example_inputs(input_names: list[str]) -> tuple[Any, ...]:
+    """Tensors to trace the model with: a padded second row, so the traced graph keeps the attention
+    mask (an all-ones mask lets transformers skip masking, and a trace would bake that in)."""
+    import torch
+
+    mask = torch.tensor([[1] * 8, [1] * 4 + [0] * 4])
+    return tuple(
+        mask if name == "attention_mask" else torch.full((2, 8), 5 if name == "input_ids" else 0)
+        for name in input_names
     )
-    return opened
 
 
 def export(model: Any, input_names: list[str], path: Path) -> None:
     """The float32 `model` as ONNX with dynamic batch and sequence axes, output `logits`."""
     import torch
 
-    # A padded second row, so the traced graph keeps the attention mask (an all-ones
-    # mask lets transformers skip masking, and the trace would bake that in).
-    mask = torch.tensor([[1] * 8, [1] * 4 + [0] * 4])
-    sample = tuple(
-        mask if name == "attention_mask" else torch.full((2, 8), 5 if name == "input_ids" else 0)
-        for name in input_names
-    )
     axes = {name: {0: "batch", 1: "sequence"} for name in [*input_names, "logits"]}
     options: dict[str, Any] = {}
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
@@ -103,8 +138,8 @@ def export(model: Any, input_names: list[str], path: Path) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes on shape-dependent Python code in modeling files
         torch.onnx.export(
-            _logits_only(model, input_names),
-            sample,
+            logits_only(model, input_names),
+            example_inputs(input_names),
             str(path),
             input_names=input_names,
             output_names=["logits"],
@@ -114,8 +149,8 @@ def export(model: Any, input_names: list[str], path: Path) -> None:
         )
 
 
-def _logits_only(model: Any, input_names: list[str]) -> Any:
-    """The model behind the exporter's calling convention: positional tensors in, logits out."""
+def logits_only(model: Any, input_names: list[str]) -> Any:
+    """The model behind the exporters' calling convention: positional tensors in, logits out."""
     import torch
 
     class LogitsOnly(torch.nn.Module):

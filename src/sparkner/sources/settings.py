@@ -11,9 +11,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from sparkner.options.runtimes import half_precision_on_cpu
+from sparkner.options.runtimes import AUTO, RUNTIMES, half_precision_on_cpu
 from sparkner.options.settings import AUTO_BACKEND, Backend, Settings, parse_options
-from sparkner.sources import locations
+from sparkner.sources import hardware, locations
 
 
 def build_settings(model: Any, *, parameters: Any = None, **options: Any) -> Settings:
@@ -32,23 +32,29 @@ def build_settings(model: Any, *, parameters: Any = None, **options: Any) -> Set
 
 
 def check_runtime(settings: Settings) -> None:
-    """The dtype and device must be ones the runtime runs, and its packages installed (before a job starts)."""
-    runtime = settings.runtime_spec
-    if settings.dtype not in runtime.dtypes:
-        allowed = ", ".join(str(d) for d in runtime.dtypes)
-        raise ValueError(f"runtime {runtime.name!r} does not run dtype {settings.dtype!r}; it runs {allowed}")
+    """A runtime and dtype given together must go together, on the device given, and a runtime given
+    must be installed (before a job starts); what is "auto" each worker settles for its hardware."""
     device_type = (settings.device or "cpu").split(":")[0]
-    if device_type != "cpu" and runtime.cpu_only(settings.dtype):
-        what = f"dtype {settings.dtype!r}" if settings.dtype in runtime.cpu_only_dtypes else f"runtime {runtime.name!r}"
-        raise ValueError(
-            f"{what} ({runtime.describe(settings.dtype)}) runs on the CPU only; "
-            f"use device='cpu' or a float dtype on {settings.device!r}"
-        )
-    slow = half_precision_on_cpu(settings.dtype) if device_type == "cpu" and settings.device is not None else None
+    dtype = settings.dtype
+    if settings.runtime != AUTO:
+        runtime = RUNTIMES[settings.runtime]
+        if dtype != AUTO and dtype not in runtime.dtypes:
+            allowed = ", ".join(str(d) for d in (AUTO, *runtime.dtypes))
+            raise ValueError(f"runtime {runtime.name!r} does not run dtype {dtype!r}; it runs {allowed}")
+        if device_type != "cpu" and runtime.cpu_only(dtype):
+            what = f"dtype {dtype!r}" if dtype in runtime.cpu_only_dtypes else f"runtime {runtime.name!r}"
+            named = runtime.title if dtype == AUTO else runtime.describe(dtype)
+            raise ValueError(
+                f"{what} ({named}) runs on the CPU only; use device='cpu' or another runtime or dtype on "
+                f"{settings.device!r}"
+            )
+        missing = runtime.missing_packages()
+        if missing:
+            raise ImportError(
+                f"runtime {runtime.name!r} needs {', '.join(missing)}: pip install 'sparkner[{runtime.extra}]'"
+            )
+    elif device_type != "cpu" and dtype == "int8":
+        raise ValueError(f"dtype 'int8' runs on the CPU only; use device='cpu' or a float dtype on {settings.device!r}")
+    slow = half_precision_on_cpu(dtype, hardware.this_machine().cpu_flags) if settings.device == "cpu" else None
     if slow:
         warnings.warn(slow, UserWarning, stacklevel=3)
-    missing = runtime.missing_packages()
-    if missing:
-        raise ImportError(
-            f"runtime {runtime.name!r} needs {', '.join(missing)}: pip install 'sparkner[{runtime.extra}]'"
-        )

@@ -164,8 +164,8 @@ def result_schema(settings: Settings, fields: tuple[str, ...] | None = None) -> 
 def classify_udf(settings: Settings, fields: tuple[str, ...] | None = None, counters: Any = None) -> Any:
     """The one UDF factory: an iterator pandas UDF whose worker builds its classifier once (the
     worker cache) and turns each Arrow batch of texts into a column of results. `fields` (see
-    `result_schema`) picks what each row holds; `counters` (`jobs.progress.Counters`) hear of the
-    rows and tokens done, for the job's progress line."""
+    `result_schema`) picks what each row holds; `counters` (`jobs.progress.Counters`) hear of each
+    batch's results, for the job's progress line and a stream's summary."""
 
     # pyspark reads the kind of UDF from these hints; a struct's batches are DataFrames all the same.
     def classify(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
@@ -173,7 +173,7 @@ def classify_udf(settings: Settings, fields: tuple[str, ...] | None = None, coun
         for batch in batches:
             results = classifier.classify(_texts(batch))
             if counters is not None:
-                counters.add(len(results), sum(result.tokens for result in results))
+                counters.add(results)
             yield _column(results, batch.index, fields)
 
     return pandas_udf(classify, returnType=result_schema(settings, fields))  # type: ignore[call-overload]
@@ -190,6 +190,17 @@ def _column(results: list[TextResult], index: pd.Index, fields: tuple[str, ...] 
 def settings_udf(settings: Settings) -> Any:
     """The entities UDF of already validated settings (see `ner_udf`)."""
     return classify_udf(settings, None if settings.on_error is OnError.FAIL else ENTITIES_AND_ERROR)
+
+
+def runs_on_udf(settings: Settings) -> Any:
+    """For the job's warm-up: each worker loads the model and says what runs it (`Engine.runs_on`)."""
+
+    def runs_on(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+        engine = _worker_setup(settings).engine
+        for batch in batches:
+            yield pd.Series([engine.runs_on()] * len(batch), index=batch.index, dtype=object)
+
+    return pandas_udf(runs_on, returnType=StringType())  # type: ignore[call-overload]
 
 
 def ner_stats_udf(settings: Settings, counters: Any = None) -> Any:

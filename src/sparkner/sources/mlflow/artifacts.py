@@ -8,24 +8,15 @@ renamed into place whole, so a killed worker leaves nothing half-written behind.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import os
-import re
-import shutil
-import socket
-import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
+from sparkner.sources import disk_cache
 from sparkner.sources.mlflow.registry import check_reachable, require_mlflow
 from sparkner.sources.mlflow.uris import parse
 from sparkner.sources.model_files import TOKENIZER_FILES, WEIGHTS_FILES
 
-CACHE_ENV = "SPARKNER_CACHE_DIR"
-DOWNLOAD_LOG = "downloads.log"  # one line per download actually made (what the tests count)
+DOWNLOAD_LOG = disk_cache.MADE_LOG  # one line per download actually made (what the tests count)
 
 
 class NotATokenClassifier(OSError):
@@ -33,16 +24,13 @@ class NotATokenClassifier(OSError):
 
 
 def cache_root(cache_dir: str | None) -> Path:
-    """`cache_dir`, else `$SPARKNER_CACHE_DIR`, else `~/.cache/sparkner`; MLflow models go under `mlflow/`."""
-    root = cache_dir or os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "sparkner")
-    return Path(root) / "mlflow"
+    """Where this machine keeps MLflow models (`disk_cache.cache_root`'s `mlflow/`)."""
+    return disk_cache.cache_root(cache_dir, "mlflow")
 
 
 def cache_key(uri: str, tracking_uri: str | None, registry_uri: str | None) -> str:
     """A readable, unique folder name for (URI, servers)."""
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", uri.split(":/", 1)[-1]).strip("-")[:80]
-    digest = hashlib.sha256(f"{tracking_uri}|{registry_uri}|{uri}".encode()).hexdigest()[:12]
-    return f"{readable}-{digest}"
+    return disk_cache.entry_name(uri.split(":/", 1)[-1], tracking_uri, registry_uri, uri)
 
 
 def local_copy(uri: str, tracking_uri: str | None, registry_uri: str | None, cache_dir: str | None) -> Path:
@@ -53,56 +41,33 @@ def local_copy(uri: str, tracking_uri: str | None, registry_uri: str | None, cac
         )
     root = cache_root(cache_dir)
     entry = root / cache_key(uri, tracking_uri, registry_uri)
-    ready = entry / "hf"
-    if ready.is_dir():
-        return ready
-    root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / f"{entry.name}.lock"):
-        if not ready.is_dir():  # another worker may have finished while this one waited
-            _download(uri, tracking_uri, registry_uri, entry)
-            with open(root / DOWNLOAD_LOG, "a") as log:
-                log.write(
-                    f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{socket.gethostname()}\t{os.getpid()}\t{entry.name}\t{uri}\n"
-                )
-    return ready
+
+    def download(staging: Path) -> None:
+        _download(uri, tracking_uri, registry_uri, staging)
+
+    return disk_cache.made_once(entry, download, lambda found: (found / "hf").is_dir(), note=uri) / "hf"
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _download(uri: str, tracking_uri: str | None, registry_uri: str | None, entry: Path) -> None:
+def _download(uri: str, tracking_uri: str | None, registry_uri: str | None, staging: Path) -> None:
+    """The artifact into `staging/artifacts`, and links to its Hugging Face files in `staging/hf`."""
     mlflow = require_mlflow(uri)
     from mlflow.exceptions import MlflowException
 
     check_reachable(uri, registry_uri or tracking_uri)
-    staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
     try:
-        try:
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=uri,
-                dst_path=str(staging / "artifacts"),
-                tracking_uri=tracking_uri,
-                registry_uri=registry_uri,
-            )
-        except MlflowException as error:
-            raise LookupError(
-                f"MLflow model {uri!r} could not be downloaded from {registry_uri or tracking_uri}: {error.message}. "
-                "Check that the "
-                "model, version or run exists there (the MLflow UI or MlflowClient lists them)"
-            ) from None
-        link_hugging_face_files(uri, staging / "artifacts", staging / "hf")
-        if entry.exists():  # an earlier attempt that died before "hf" appeared
-            shutil.rmtree(entry)
-        staging.rename(entry)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=uri,
+            dst_path=str(staging / "artifacts"),
+            tracking_uri=tracking_uri,
+            registry_uri=registry_uri,
+        )
+    except MlflowException as error:
+        raise LookupError(
+            f"MLflow model {uri!r} could not be downloaded from {registry_uri or tracking_uri}: {error.message}. "
+            "Check that the "
+            "model, version or run exists there (the MLflow UI or MlflowClient lists them)"
+        ) from None
+    link_hugging_face_files(uri, staging / "artifacts", staging / "hf")
 
 
 def link_hugging_face_files(uri: str, artifacts: Path, target: Path) -> None:
