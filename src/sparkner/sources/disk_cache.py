@@ -66,7 +66,9 @@ def made_once(entry: Path, make: Callable[[Path], None], is_whole: Callable[[Pat
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         with open(entry.parent / MADE_LOG, "a") as log:
-            log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{socket.gethostname()}\t{os.getpid()}\t{entry.name}\t{note}\n")
+            log.write(
+                f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{socket.gethostname()}\t{os.getpid()}\t{entry.name}\t{note}\n"
+            )
     return entry
 
 

@@ -96,12 +96,19 @@ def convert(model: Any, input_names: list[str], folder: Path) -> None:
 
     from sparkner.sources.onnx_export import example_inputs, logits_only
 
+    from transformers.utils import logging as transformers_logging
+
     started = time.perf_counter()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer notes on shape-dependent Python code in modeling files
-        converted = openvino.convert_model(
-            logits_only(model, input_names), example_input=example_inputs(input_names), verbose=False
-        )
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()  # notes on attributes the trace touches ("loss_type=None ...")
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes on shape-dependent Python code in modeling files
+            converted = openvino.convert_model(
+                logits_only(model, input_names), example_input=example_inputs(input_names), verbose=False
+            )
+    finally:
+        transformers_logging.set_verbosity(verbosity)
     for name, port in zip(input_names, converted.inputs):
         port.get_tensor().set_names({name})
     converted.reshape({port: openvino.PartialShape([-1, -1]) for port in converted.inputs})
@@ -111,7 +118,9 @@ def convert(model: Any, input_names: list[str], folder: Path) -> None:
 
 def compile_for_cpu(folder: Path, dtype: str | None, threads: int) -> Any:
     """The converted model compiled for this CPU, computing in `dtype` on `threads` threads (one stream:
-    Spark runs one task per CPU share and batches the work itself)."""
+    Spark runs one task per CPU share and batches the work itself). Threads are not pinned to cores:
+    OpenVINO would pin every worker process's threads to the same first cores, and Spark's workers
+    on one machine would take turns on them."""
     import openvino
 
     core = openvino.Core()
@@ -120,6 +129,7 @@ def compile_for_cpu(folder: Path, dtype: str | None, threads: int) -> Any:
         "INFERENCE_NUM_THREADS": threads,
         "NUM_STREAMS": 1,
         "PERFORMANCE_HINT": "LATENCY",
+        "ENABLE_CPU_PINNING": False,
         "CACHE_DIR": str(folder / "compiled"),
     }
     return core.compile_model(str(folder / MODEL_FILE), "CPU", config)
