@@ -93,10 +93,9 @@ def convert(model: Any, input_names: list[str], folder: Path) -> None:
     them, of any batch size and length, and one output, the logits."""
     import openvino
     import torch
+    from transformers.utils import logging as transformers_logging
 
     from sparkner.sources.onnx_export import example_inputs, logits_only
-
-    from transformers.utils import logging as transformers_logging
 
     started = time.perf_counter()
     verbosity = transformers_logging.get_verbosity()
