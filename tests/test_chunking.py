@@ -113,3 +113,42 @@ def test_which_windows_the_backend_cuts_itself(tiny_models):
         )
     finally:
         engine.tokenizer.truncation_side = "right"
+
+
+def test_the_windows_run_the_tokenizers_own_model(oracle_model):
+    """The encoder's backend shares the tokenizer's model, normalizer and pre-tokenizer (a change to the
+    model shows in the windows at once) instead of a copy rebuilt from the tokenizer's JSON, which can
+    segment differently from the tokenizer (see `windowing.own_backend`)."""
+    engine = TokenClassifier(str(oracle_model("roberta-base (byte-level BPE)"))).engine
+    text = ["international relations between nations"]
+    whole_words = engine.encoder.encode(text).input_ids.tolist()
+    engine.tokenizer.backend_tokenizer.model.dropout = 1.0  # BPE applying no merge: one token per byte
+    try:
+        assert len(engine.encoder.encode(text).input_ids) > 3 * len(whole_words)
+    finally:
+        engine.tokenizer.backend_tokenizer.model.dropout = None
+    assert engine.encoder.encode(text).input_ids.tolist() == whole_words
+
+
+RUNS = [
+    "Results for the quarter\n" + "-" * 25 + "\nRevenue rose 4% in Chicago.",
+    "=" * 40 + " Apple Inc. " + "." * 30 + " Tim Cook " + "*" * 12,
+    ("Section 1 " + "-" * 60 + " Berlin and Paris ") * 12,  # several windows
+    "_" * 300 + " " + "~" * 99 + " Acme Corp.",
+]
+
+
+def test_a_unigram_tokenizer_converted_in_memory_gives_the_pipelines_windows_and_entities(oracle_model):
+    """transformers builds this XLM-R-style tokenizer from its SentencePiece file at every load (no
+    tokenizer.json): on long runs of one character, where segmentations tie, sparkner's windows,
+    entities and scores are the pipeline's."""
+    from parity import PIPELINE_WORDS, assert_same_results, pipeline_results
+
+    path = oracle_model("SentencePiece unigram (built here, converted in memory)")
+    assert not (path / "tokenizer.json").exists() and (path / "sentencepiece.bpe.model").exists()
+    engine = TokenClassifier(str(path)).engine
+    check(engine, RUNS, "unigram converted in memory")
+    for strategy in ("simple", "first"):
+        ours = TokenClassifier(str(path), aggregation_strategy=strategy, stride=64, **PIPELINE_WORDS)(RUNS)
+        reference = pipeline_results(path, RUNS, aggregation_strategy=strategy, stride=64)
+        assert_same_results(ours, reference, f"unigram converted in memory, {strategy}")

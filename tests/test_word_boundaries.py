@@ -135,6 +135,49 @@ def test_perfect_tagger_gives_the_gold_spans(harness, oracle_model, family):
         assert max(scores["pipeline", strategy] for strategy in harness.STRATEGIES) < 0.5, scores
 
 
+EDGE_FAMILIES = [
+    "bert-base-NER (cased WordPiece)",
+    "roberta-base (byte-level BPE)",
+    "deberta-v3 (SentencePiece unigram)",
+    "SentencePiece-style BPE (built here)",
+    "SentencePiece unigram (built here, converted in memory)",
+]
+
+
+@pytest.mark.parametrize("family", EDGE_FAMILIES)
+def test_entities_end_before_punctuation_a_token_carries_past_them(harness, oracle_model, family):
+    """`Acme Corp.,`, `Ill.,`, `Co.;`, `Corp.'s`, `U.S.''`, `Jr.,`: byte-level BPE writes the period and
+    what follows as one token; the entity still ends after the period, in every strategy, and keeps
+    the punctuation inside it (`J.R. Smith`, `U.S.-based`, `Smith & Sons Co.`)."""
+    from edge_texts import EDGE_TEXTS
+
+    path = oracle_model(family)
+    for strategy in harness.STRATEGIES:
+        classifier = TokenClassifier(path, aggregation_strategy=strategy, runtime="torch")
+        harness.perfect_tagger(classifier, EDGE_TEXTS)
+        found = classifier([doc.text for doc in EDGE_TEXTS])
+        for doc, entities in zip(EDGE_TEXTS, found):
+            spans = {(e["start"], e["end"], e["entity_group"]) for e in entities}
+            words = sorted(doc.text[a:b] for a, b, _ in spans ^ set(doc.spans))
+            assert spans == set(doc.spans), f"{family}/{strategy}: {doc.text!r}: {words}"
+            assert_text_spans(doc.text, entities, f"{family}/{strategy}")
+
+
+def test_a_noisy_tagger_keeps_the_rule(harness, oracle_model):
+    """With a tenth of the tokens given a random label, byte-level BPE's entities still never end in a
+    comma or quote that only the tail of a token reached."""
+    from edge_texts import EDGE_TEXTS
+
+    path = oracle_model("roberta-base (byte-level BPE)")
+    classifier = TokenClassifier(path, runtime="torch")
+    harness.perfect_tagger(classifier, EDGE_TEXTS, noise=0.1)
+    for doc, entities in zip(EDGE_TEXTS, classifier([doc.text for doc in EDGE_TEXTS])):
+        for entity in entities:
+            end = entity["end"]
+            assert not (doc.text[end - 1] in ",;'\"" and doc.text[end - 2] == "."), (doc.text, entity)
+        assert_text_spans(doc.text, entities, "noisy roberta")
+
+
 def test_word_level_strategies_beat_simple_on_noisy_wordpiece(harness, oracle_model):
     docs = harness.natural_docs("test", 12)
     path = oracle_model("bert-base-NER (cased WordPiece)")

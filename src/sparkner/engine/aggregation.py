@@ -348,8 +348,10 @@ class Aggregator:
         tokens = token_view(windows, selection)
         if len(tokens.ids) == 0:
             return results
+        layout = None
         if self.word_boundaries is WordBoundaries.TEXT:
-            tokens, units = self.text_units(tokens, windows.layout or words.TextLayout.of(texts))
+            layout = windows.layout or words.TextLayout.of(texts)
+            tokens, units = self.text_units(tokens, layout)
             if len(tokens.ids) == 0:
                 return results
         else:
@@ -358,7 +360,7 @@ class Aggregator:
         if self.strategy is AggregationStrategy.NONE:
             self.add_token_entities(results, tokens, units, texts)
         else:
-            self.add_group_entities(results, tokens, units, texts)
+            self.add_group_entities(results, tokens, units, texts, layout)
         return results
 
     def add_token_entities(self, results: list[list[Entity]], tokens: Tokens, units: Units, texts: list[str]) -> None:
@@ -380,16 +382,31 @@ class Aggregator:
         ]
         distribute(results, sequence, found)
 
-    def add_group_entities(self, results: list[list[Entity]], tokens: Tokens, units: Units, texts: list[str]) -> None:
-        """Grouped strategies: one entity per group whose label is not ignored."""
+    def add_group_entities(
+        self,
+        results: list[list[Entity]],
+        tokens: Tokens,
+        units: Units,
+        texts: list[str],
+        layout: words.TextLayout | None = None,
+    ) -> None:
+        """Grouped strategies: one entity per group whose label is not ignored; in text mode (`layout`)
+        an entity never ends in punctuation that only the tail of a token reached (`without_tails`)."""
         group_first, group_last, group_score = self.group_units(units)
         group_label = units.label[group_first]
         keep = np.flatnonzero(~self.ignored_group[group_label])
-        firsts, lasts = group_first[keep].tolist(), group_last[keep].tolist()
+        group_first, group_last, group_score = group_first[keep], group_last[keep], group_score[keep]
+        group_start, group_end = units.start[group_first], units.end[group_last]
+        if layout is not None and len(keep):
+            text = tokens.text[units.first_token[group_first]]
+            group_end, group_last, group_score = without_tails(
+                layout, tokens, units, text, group_start, group_end, group_first, group_last, group_score
+            )
+        firsts, lasts = group_first.tolist(), group_last.tolist()
         names = self.group_names[group_label[keep]].tolist()
-        scores = group_score[keep].tolist()
-        starts, ends = units.start[group_first[keep]].tolist(), units.end[group_last[keep]].tolist()
-        sequence = units.sequence[group_first[keep]]
+        scores = group_score.tolist()
+        starts, ends = group_start.tolist(), group_end.tolist()
+        sequence = units.sequence[group_first]
         if self.word_boundaries is WordBoundaries.PIPELINE:
             strings = self.token_strings(tokens, texts)
             first_tokens, last_tokens = units.first_token.tolist(), units.last_token.tolist()
@@ -398,13 +415,58 @@ class Aggregator:
                 for first, last in zip(firsts, lasts)
             ]
         else:
-            text = tokens.text[units.first_token[group_first[keep]]].tolist()
+            text = tokens.text[units.first_token[group_first]].tolist()
             found = [texts[t][s:e] for t, s, e in zip(text, starts, ends)]
         entities = [
             {"entity_group": name, "score": score, "word": word, "start": a, "end": b}
             for name, score, word, a, b in zip(names, scores, found, starts, ends)
         ]
         distribute(results, sequence, entities)
+
+
+def without_tails(
+    layout: words.TextLayout,
+    tokens: Tokens,
+    units: Units,
+    text: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
+    score: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entity ends moved back over punctuation that trails other punctuation inside one token (text
+    mode's rule for tokens that straddle words), with each entity's last unit and mean score to match.
+
+    A token that covers several words carries one decision. Its letters and digits take it (a word
+    split across tokens), and so does punctuation right after them (`U.S.` as one token, `Co.`): the
+    token made one thing of them. Punctuation that follows other punctuation inside the token is
+    another matter: byte-level BPE writes an abbreviation's period and the comma or quote after it
+    as one token (`.,` after "Corp", `.''` after "U.S"), and the comma's part in that token's
+    decision is an accident of the merge table. Such a detached character has no decision of its
+    own: inside an entity the words around it place it, and at an entity's end the entity stops
+    before it. A token that starts at the character is its own decision, and counts as usual.
+    """
+    starts_token = np.zeros(layout.size + 1, dtype=bool)
+    starts_token[layout.base[tokens.text] + tokens.start] = True
+    punctuation = layout.classes == words.ALONE
+    after_punctuation = np.zeros(layout.size, dtype=bool)
+    after_punctuation[1:] = punctuation[:-1]
+    tail = punctuation & after_punctuation & ~starts_token[:-1]
+    keeps = (layout.classes != words.SPACE) & ~tail
+    last_kept = np.maximum.accumulate(np.where(keeps, np.arange(layout.size), -1))
+    base = layout.base[text]
+    trimmed = last_kept[base + end - 1] + 1 - base
+    moved = np.flatnonzero((trimmed < end) & (trimmed > start))  # an entity made only of a tail is left as is
+    if len(moved) == 0:
+        return end, last, score
+    end, last, score = end.copy(), last.copy(), score.copy()
+    for g in moved.tolist():  # rare: one per entity followed by a straddling token's punctuation
+        end[g] = trimmed[g]
+        while last[g] > first[g] and units.start[last[g]] >= end[g]:
+            last[g] -= 1  # a unit that lay wholly in the tail leaves the entity, and its score the mean
+        score[g] = np.float32(units.score[first[g] : last[g] + 1].astype(np.float32).mean(dtype=np.float32))
+    return end, last, score
 
 
 def distribute(results: list[list[Entity]], sequence: np.ndarray, entities: list[Entity]) -> None:

@@ -81,11 +81,12 @@ class WindowEncoder:
     transformers' tokenizer call (`truncation=True, max_length=window, stride=stride,
     return_overflowing_tokens=True`) sets up the backend, lets it cut and post-process
     every overflowing window, then converts each into Python dicts of lists, which costs
-    more than tokenizing. Here a private copy of the backend (the shared tokenizer's
-    state is never touched, from any thread) encodes each text once, whole, with its
-    special tokens, and the windows are cut with numpy the way the backend cuts them:
-    `content = window - specials` text tokens per window, each next window starting
-    `content - stride` tokens on, the first window's special tokens around each.
+    more than tokenizing. Here a backend of its own (`own_backend`: the tokenizer's own model
+    and pipeline, its own truncation and padding, so the shared tokenizer's state is never
+    touched, from any thread) encodes each text once, whole, with its special tokens, and the
+    windows are cut with numpy the way the backend cuts them: `content = window - specials`
+    text tokens per window, each next window starting `content - stride` tokens on, the
+    first window's special tokens around each.
 
     Where the backend's own post-processing of a window could differ from a slice of the
     whole text's (a byte-level processor that trims the first token of every window when
@@ -95,9 +96,7 @@ class WindowEncoder:
     """
 
     def __init__(self, tokenizer: Any, info: TokenizerInfo, stride: int) -> None:
-        from tokenizers import Tokenizer
-
-        backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        backend = own_backend(tokenizer)
         backend.no_padding()
         backend.encode_special_tokens = bool(getattr(tokenizer, "split_special_tokens", False))
         spec = json.loads(backend.to_str())
@@ -206,6 +205,34 @@ class WindowEncoder:
             offsets=offsets.reshape(total, 2),
             special=_flat([row.special_tokens_mask for row in rows], total, np.bool_),
         )
+
+
+def own_backend(tokenizer: Any) -> Any:
+    """A Rust `Tokenizer` with truncation and padding of its own around the tokenizer's own model,
+    normalizer, pre-tokenizer, post-processor and decoder, shared with it by reference, and the same
+    added tokens.
+
+    It segments as the tokenizer does because it runs the very same objects. A copy rebuilt from the
+    tokenizer's JSON (`Tokenizer.from_str(backend.to_str())`, as `copy.deepcopy` and pickling also do)
+    is a new model: one that transformers builds in memory from a SentencePiece file can break ties
+    between equal-scored segmentations differently from its rebuilt self (25 hyphens: `▁ - ---×8`
+    against `▁ --- --- - ---×6`).
+    """
+    from tokenizers import Tokenizer
+
+    original = tokenizer.backend_tokenizer
+    own = Tokenizer(original.model)
+    for part in ("normalizer", "pre_tokenizer", "post_processor", "decoder"):
+        component = getattr(original, part)
+        if component is not None:
+            setattr(own, part, component)
+    added = original.get_added_tokens_decoder()
+    for token_id in sorted(added):  # in id order, so each gets the id it has in the tokenizer
+        token = added[token_id]
+        (own.add_special_tokens if token.special else own.add_tokens)([token])
+    if any(own.token_to_id(token.content) != token_id for token_id, token in added.items()):
+        raise RuntimeError(f"sparkner could not give its windows the added tokens of {type(tokenizer).__name__}")
+    return own
 
 
 def _lengths_and_ids(encodings: list[Any]) -> tuple[np.ndarray, np.ndarray]:
