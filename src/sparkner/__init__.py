@@ -4,7 +4,7 @@ Same entities as `transformers.pipeline("token-classification")`, computed in
 vectorized pandas UDFs with the model loaded once per executor worker.
 
 The Spark glue (`ner_udf`, `register`, `entity_schema`, `evaluate`, `read_conll`,
-`read_spans`) is imported on first use,
+`read_spans`, and masking: `mask_udf`, `register_mask`, `mask`, `unmask`) is imported on first use,
 so `TokenClassifier` also runs where pyspark is not installed (a GPU box without
 Java, a plain Python service).
 """
@@ -28,6 +28,10 @@ _SPARK_NAMES = {
     "evaluate": "sparkner.metrics.spans",
     "read_conll": "sparkner.metrics.gold",
     "read_spans": "sparkner.metrics.gold",
+    "mask_udf": "sparkner.spark.masking",
+    "register_mask": "sparkner.spark.masking",
+    "mask": "sparkner.spark.masking",
+    "unmask": "sparkner.spark.masking",
 }
 
 __all__ = [
@@ -39,10 +43,14 @@ __all__ = [
     "TokenClassifier",
     "entity_schema",
     "evaluate",
+    "mask",
+    "mask_udf",
     "ner_udf",
     "read_conll",
     "read_spans",
     "register",
+    "register_mask",
+    "unmask",
 ]
 __version__ = "0.1.0"
 

@@ -17,6 +17,7 @@ from sparkner.cli.common import (
     command_parser,
     driver_errors,
     local_session,
+    option_help,
     options_from_args,
     setup_logging,
 )
@@ -32,6 +33,8 @@ from sparkner.jobs.config import (
 )
 from sparkner.jobs.signals import JobProgress, Stopped, stop_on_signals
 from sparkner.jobs.summary import RunSummary
+from sparkner.masking import Masker
+from sparkner.options.masking import MASK_OPTIONS
 from sparkner.options.settings import Settings, comma_list
 
 logger = logging.getLogger("sparkner.job")
@@ -76,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument(
         "--keep-text",
         action="store_true",
-        help="with --explode: keep the text column, so text[start:end] can be read from the output",
+        help="with --explode: keep the text column, so text[start:end] can be read from the output; with --mask: "
+        "keep the original text beside the masked one",
     )
     sink.add_argument(
         "--chunk-rows",
@@ -90,6 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--progress-interval",
         type=float,
         help="seconds between progress log lines off a terminal (default 10; a terminal gets a live bar)",
+    )
+    masking = parser.add_argument_group("masking personal data (--mask)")
+    masking.add_argument(
+        "--mask",
+        action="store_true",
+        help="write each text with its entities masked (column masked_text) instead of the text and the entities",
+    )
+    masking.add_argument(
+        "--mask-labels", type=comma_list, help=option_help(MASK_OPTIONS["mask_labels"]) + "; comma-separated"
+    )
+    masking.add_argument(
+        "--mask-operators", metavar="FILE", help=option_help(MASK_OPTIONS["mask_operators"]) + " (this flag's FILE)"
+    )
+    masking.add_argument(
+        "--keep-entities",
+        action="store_true",
+        help="with --mask: write the entities too (their words are the personal data masked in the text)",
     )
     streaming = parser.add_argument_group("streaming (--stream)")
     streaming.add_argument(
@@ -146,12 +167,13 @@ def main(argv: list[str] | None = None) -> int:
             config = parse_args(argv)
             settings = config.ner_settings()
             TokenClassifier.from_settings(settings)  # model, tokenizer and parameters checked before Spark starts
-        return run(config, settings, command_started)
+            masker = config.masker(settings)  # operators and keys checked (and keys read) on the driver
+        return run(config, settings, command_started, masker)
     except Failed as failed:
         return failed.status
 
 
-def run(config: JobConfig, settings: Settings, command_started: float) -> int:
+def run(config: JobConfig, settings: Settings, command_started: float, masker: Masker | None = None) -> int:
     """The Spark part: a local session unless spark-submit or Databricks gives one; Ctrl-C or SIGTERM
     stop it cleanly."""
     from sparkner.jobs.run import (
@@ -176,10 +198,18 @@ def run(config: JobConfig, settings: Settings, command_started: float) -> int:
                             write_latest_summary(summary, path)
 
                     summary = run_stream(
-                        spark, config, settings, command_started=command_started, progress=progress, on_batch=latest
+                        spark,
+                        config,
+                        settings,
+                        command_started=command_started,
+                        progress=progress,
+                        on_batch=latest,
+                        masker=masker,
                     )
                 else:
-                    summary = run_job(spark, config, settings, command_started=command_started, progress=progress)
+                    summary = run_job(
+                        spark, config, settings, command_started=command_started, progress=progress, masker=masker
+                    )
         except Stopped as stopped:
             print(f"{PROG}: stopped by {stopped.name}; {progress.kept(config)}", file=sys.stderr)
             return 128 + stopped.signum

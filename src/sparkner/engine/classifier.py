@@ -85,7 +85,16 @@ class TokenClassifier:
     def classify(self, texts: Sequence[str | None] | Iterable[str | None]) -> list[TextResult]:
         """Entities plus the work each text took (its tokens and windows), in input order."""
         with garbage_collection_paused():
-            return self._classify(list(texts))
+            results = self._classify(list(texts))
+        floor = self.settings.min_score
+        if floor is None:
+            return results
+        return [
+            result
+            if result.entities is None
+            else result._replace(entities=[e for e in result.entities if e["score"] >= floor])
+            for result in results
+        ]
 
     def _classify(self, texts: list[str | None]) -> list[TextResult]:
         for position, text in enumerate(texts):

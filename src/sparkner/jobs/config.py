@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from sparkner.demo import MODEL_PATH
+from sparkner.masking import Masker
+from sparkner.options.masking import mask_settings
 from sparkner.options.settings import OPTIONS, Settings, comma_list, unknown_option_message
 from sparkner.sources.settings import build_settings
 
@@ -51,6 +53,10 @@ class JobConfig:
     token: str | None = field(default=None, repr=False)  # read by the command line from --hf-token-file or HF_TOKEN
     explode: bool = False
     keep_text: bool = False
+    mask: bool = False  # write the text with its entities masked (`masked_text`), not the text or entities
+    mask_labels: list[str] | None = None
+    mask_operators: str | None = None  # a JSON or YAML file of operators (see options.masking)
+    keep_entities: bool = False  # with --mask: write the entities too (they hold the words masked)
     chunk_rows: int | None = None
     summary_path: str | None = None
     show: int = 0
@@ -75,26 +81,46 @@ class JobConfig:
             options["token"] = self.token
         return build_settings(self.model_or_demo, **options)
 
+    def masker(self, settings: Settings) -> Masker | None:
+        """The masker of `--mask` (its operators file read and its keys loaded, on the driver), or None."""
+        if not self.mask:
+            return None
+        operators = read_mapping_file(self.mask_operators, "--mask-operators file") if self.mask_operators else None
+        try:
+            return Masker(mask_settings(self.mask_labels, operators), settings.min_score)
+        except ValueError as error:
+            raise JobError(str(error)) from None
+
     def requested_model(self, settings: Settings) -> str | None:
         """`--model` as written, when the settings run something more precise (an MLflow alias pinned to a version)."""
         return self.model_or_demo if self.model_or_demo != settings.model else None
 
 
-def read_config_file(path: str) -> dict[str, Any]:
+def read_mapping_file(path: str, what: str = "config file") -> dict[str, Any]:
+    """A YAML or JSON file holding a mapping."""
     file = Path(path)
     if not file.is_file():
-        raise JobError(f"config file {path!r} does not exist")
+        raise JobError(f"{what} {path!r} does not exist")
     text = file.read_text()
     if file.suffix in (".yaml", ".yml"):
         import yaml
 
         data = yaml.safe_load(text) or {}
     elif file.suffix == ".json":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise JobError(f"{what} {path!r} is not valid JSON: {error}") from None
     else:
-        raise JobError(f"config file {path!r} must end in .yaml, .yml or .json")
+        raise JobError(f"{what} {path!r} must end in .yaml, .yml or .json")
     if not isinstance(data, dict):
-        raise JobError(f"config file {path!r} must hold a mapping of settings")
+        raise JobError(f"{what} {path!r} must hold a mapping")
+    return data
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """The job's settings from a YAML or JSON file (keys checked)."""
+    data = read_mapping_file(path)
     settings = {key.replace("-", "_"): value for key, value in data.items()}
     if "token" in settings:
         raise JobError(
@@ -137,6 +163,15 @@ def check(config: JobConfig) -> None:
         raise JobError(f"--chunk-rows must be a positive number (or 0 for one commit), got {config.chunk_rows}")
     if config.input and config.output and Path(config.input).resolve() == Path(config.output).resolve():
         raise JobError("--output must differ from --input")
+    if config.mask and config.explode:
+        raise JobError("--mask writes one masked text per document; --explode writes entities: choose one")
+    for flag, value in (
+        ("--mask-labels", config.mask_labels),
+        ("--mask-operators", config.mask_operators),
+        ("--keep-entities", config.keep_entities),
+    ):
+        if value and not config.mask:
+            raise JobError(f"{flag} is for --mask")
 
 
 def parse_trigger(text: str) -> dict[str, Any]:

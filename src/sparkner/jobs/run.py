@@ -33,6 +33,7 @@ from sparkner.jobs.config import DEFAULT_CHUNK_ROWS, JobConfig, JobError
 from sparkner.jobs.progress import Counters, ProgressLine
 from sparkner.jobs.signals import JobProgress
 from sparkner.jobs.summary import RunSummary
+from sparkner.masking import Masker
 from sparkner.metrics.spans import LabelCounts, add_counts, collect_counts, label_counts, metrics_rows
 from sparkner.options.settings import OnError, Settings
 from sparkner.spark.schema import entity_fields
@@ -41,6 +42,7 @@ from sparkner.spark.udf import ner_stats_udf, runs_on_udf
 logger = logging.getLogger("sparkner.job")
 
 NER_COLUMN = "__sparkner"
+MASKED_COLUMN = "masked_text"
 ROWS_PER_TASK = 1000
 
 
@@ -142,15 +144,20 @@ def chunk_label_counts(result: DataFrame, gold_col: str) -> dict[str, LabelCount
 
 
 def shape_output(result: DataFrame, config: JobConfig, settings: Settings) -> DataFrame:
-    """One row per document with an `entities` array, or (`--explode`) one row per entity.
+    """One row per document with an `entities` array, or (`--explode`) one row per entity, or (`--mask`)
+    one row per document with its `masked_text` (the text and the entities only when asked for).
 
     Exploded output keeps a document that has no entities as one row with null
     entity fields, so the document still counts as processed.
     """
-    dropped = (NER_COLUMN,) if config.keep_text else (NER_COLUMN, config.text_col)
-    others = [name for name in result.columns if name not in dropped]
     # With --on-error null, why a text failed is kept next to its (null) entities.
     error = [F.col(f"{NER_COLUMN}.error").alias("error")] if settings.on_error is OnError.NULL else []
+    if config.mask:
+        kept = [name for name in result.columns if name != NER_COLUMN and (config.keep_text or name != config.text_col)]
+        entities = [F.col(f"{NER_COLUMN}.entities").alias("entities")] if config.keep_entities else []
+        return result.select(*kept, F.col(f"{NER_COLUMN}.masked").alias(MASKED_COLUMN), *entities, *error)
+    dropped = (NER_COLUMN,) if config.keep_text else (NER_COLUMN, config.text_col)
+    others = [name for name in result.columns if name not in dropped]
     fields = entity_fields(settings.aggregation_strategy)
     if not config.explode:
         kept = [name for name in result.columns if name != NER_COLUMN]
@@ -196,9 +203,10 @@ def run_job(
     *,
     command_started: float | None = None,
     progress: JobProgress | None = None,
+    masker: Masker | None = None,
 ) -> RunSummary:
-    """Run the job with `settings` already validated on the driver (see `cli.main`); `progress` hears of
-    each committed chunk (what a stopped run keeps)."""
+    """Run the job with `settings` already validated on the driver (see `cli.job`); `progress` hears of
+    each committed chunk (what a stopped run keeps); `masker` masks the texts (`--mask`)."""
     progress = progress or JobProgress()
     started = time.time()
     command_started = command_started or started
@@ -231,7 +239,7 @@ def run_job(
     gold_counts: dict[str, LabelCounts] = {}
     progress.chunks = chunks
     counters = Counters.create(spark)
-    udf = ner_stats_udf(settings, counters)
+    udf = ner_stats_udf(settings, counters, masker)
     slots = max(1, spark.sparkContext.defaultParallelism)
     mode = {"error": "errorifexists", "overwrite": "overwrite"}.get(config.mode, "append")
     line = ProgressLine(spark, counters, rows_total, config.progress_interval)
@@ -263,6 +271,7 @@ def run_job(
     finally:
         line.stop()
     summary.finish(time.time() - processing_started, time.time() - command_started)
+    summary.describe_output(config, masker)
     if config.gold_col:
         summary.quality = metrics_rows(gold_counts)
     return summary

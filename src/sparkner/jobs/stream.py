@@ -44,6 +44,7 @@ from sparkner.jobs.run import (
 )
 from sparkner.jobs.signals import JobProgress
 from sparkner.jobs.summary import RunSummary
+from sparkner.masking import Masker
 from sparkner.options.settings import Settings
 from sparkner.spark.udf import ner_stats_udf
 
@@ -255,6 +256,7 @@ def run_stream(
     command_started: float | None = None,
     progress: JobProgress | None = None,
     on_batch: Any = None,
+    masker: Masker | None = None,
 ) -> RunSummary:
     """Run the stream until its trigger ends it (available-now, once) or a signal stops it; `on_batch`
     gets the summary after each micro-batch (the job writes it out)."""
@@ -268,7 +270,7 @@ def run_stream(
     counters = Counters.create(spark)
     # Spread each micro-batch over the task slots: one new file is otherwise one task on one core.
     source = stream_input(spark, config, started).repartition(max(1, spark.sparkContext.defaultParallelism))
-    result = source.withColumn(NER_COLUMN, ner_stats_udf(settings, counters)(config.text_col))
+    result = source.withColumn(NER_COLUMN, ner_stats_udf(settings, counters, masker)(config.text_col))
     load_seconds, summary.runs_on = load_model_everywhere(spark, settings)
     summary.model_load_seconds = round(load_seconds, 3)
 
@@ -298,6 +300,7 @@ def run_stream(
     summary.count_stream(counters.snapshot(), config.explode)
     # A stream's processing time is its micro-batches' (not the waits between triggers).
     summary.finish(sum(batch["seconds"] for batch in summary.micro_batches or []), time.time() - command_started)
+    summary.describe_output(config, masker)
     if not summary.micro_batches:
         summary.note = "nothing new since the last run: no micro-batch had input"
     return summary

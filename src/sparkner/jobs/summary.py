@@ -40,6 +40,8 @@ class RunSummary:
     tokens_per_second: float = 0.0
     examples: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""  # e.g. why nothing was processed
+    written: str = ""  # what the output holds, in words (plainly so when texts were masked)
+    masking: dict[str, Any] | None = None  # --mask: the labels and each label's operator (never a key)
     micro_batches: list[dict[str, Any]] | None = None  # --stream: one entry per micro-batch with input
     quality: list[dict[str, Any]] | None = None  # span metrics against --gold-col (sparkner.evaluate's rows)
 
@@ -143,6 +145,23 @@ class RunSummary:
         self.rows_out = done.rows_written(exploded)
         self.entities_per_label = dict(sorted(done.entities.items(), key=lambda item: (-item[1], item[0])))
         self.entities = sum(self.entities_per_label.values())
+
+    def describe_output(self, config: Any, masker: Any) -> None:
+        """Say what was written: with `--mask`, which texts were masked how, and what was left out."""
+        if masker is None:
+            what = "one row per entity" if config.explode else "each document's entities"
+            self.written = what + (" and its text" if config.keep_text or not config.explode else "")
+            return
+        operators = masker.settings.operators()
+        self.masking = {
+            "labels": list(masker.settings.mask_labels) if masker.settings.mask_labels else "every label found",
+            "operators": {label: operator["type"] for label, operator in operators.items()} or {"DEFAULT": "replace"},
+            "min_score": masker.min_score,
+        }
+        parts = ["masked_text (each text with its entities masked)"]
+        parts.append("the original text" if config.keep_text else "no original text")
+        parts.append("the entities, with their words" if config.keep_entities else "no entities")
+        self.written = ", ".join(parts)
 
     def finish(self, processing_seconds: float, wall_seconds: float) -> None:
         """Rates of the processing itself: start-up and model loading are reported on their own."""

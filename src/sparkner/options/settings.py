@@ -126,6 +126,15 @@ def parse_stride(value: Any) -> int | None:
     return value
 
 
+def parse_min_score(value: Any) -> float | None:
+    """`None` keeps every entity; else the lowest score kept, between 0 and 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"min_score must be a number between 0 and 1 (or None), got {value!r}")
+    return float(value)
+
+
 def parse_backend(value: Any) -> str:
     """'auto' is resolved against the model in `sources.settings.build_settings`
     (see `sources.locations.default_backend`)."""
@@ -314,6 +323,15 @@ class Settings:
         "task",
         in_parameters=True,
         cli_type=int,
+    )
+    min_score: float | None = option(
+        None,
+        parse_min_score,
+        "entities scoring below it are dropped (tokens, for `none`), everywhere: the UDFs, SQL, the job, "
+        "`sparkner serve` and masking",
+        "task",
+        in_parameters=True,
+        cli_type=float,
     )
     # The engine.
     device: str | None = option(

@@ -24,6 +24,7 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from sparkner.engine.classifier import TokenClassifier
 from sparkner.engine.results import TextResult
+from sparkner.masking import Masker
 from sparkner.options.settings import OnError, Settings
 from sparkner.sources.settings import build_settings
 from sparkner.spark.schema import entity_schema
@@ -146,45 +147,63 @@ def _worker_setup(settings: Settings) -> TokenClassifier:
     return classifier
 
 
-# What a UDF gives per text besides its entities (fields of `TextResult`), and their Spark types.
+# What a UDF gives per text besides its entities (fields of `TextResult`, and `masked`: the text with its
+# entities masked), and their Spark types.
 ENTITIES_AND_ERROR = ("entities", "error")
 ENTITIES_AND_STATS = ("entities", "tokens", "windows", "error")
-FIELD_TYPES = {"tokens": IntegerType(), "windows": IntegerType(), "error": StringType()}
+FIELD_TYPES = {"tokens": IntegerType(), "windows": IntegerType(), "error": StringType(), "masked": StringType()}
 
 
 def result_schema(settings: Settings, fields: tuple[str, ...] | None = None) -> Any:
-    """`array<struct<...>>` (the entities alone), or `struct<fields>` for a UDF that says more per
-    text (with `on_error="null"`, why a failed text has null entities)."""
+    """`array<struct<...>>` (the entities alone), `string` (`("masked",)`: the masked text alone), or
+    `struct<fields>` for a UDF that says more per text (with `on_error="null"`, why a failed text has
+    null entities)."""
     entities = entity_schema(settings.aggregation_strategy)
     if fields is None:
         return entities
+    if fields == ("masked",):
+        return StringType()
     return StructType([StructField(name, entities if name == "entities" else FIELD_TYPES[name]) for name in fields])
 
 
-def classify_udf(settings: Settings, fields: tuple[str, ...] | None = None, counters: Any = None) -> Any:
+def classify_udf(
+    settings: Settings, fields: tuple[str, ...] | None = None, counters: Any = None, masker: Masker | None = None
+) -> Any:
     """The one UDF factory: an iterator pandas UDF whose worker builds its classifier once (the
     worker cache) and turns each Arrow batch of texts into a column of results. `fields` (see
     `result_schema`) picks what each row holds; `counters` (`jobs.progress.Counters`) hear of each
-    batch's results, for the job's progress line and a stream's summary."""
+    batch's results, for the job's progress line and a stream's summary; `masker` masks each text
+    with its entities (the `masked` field)."""
 
     # pyspark reads the kind of UDF from these hints; a struct's batches are DataFrames all the same.
     def classify(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
         classifier = _worker_setup(settings)
         for batch in batches:
-            results = classifier.classify(_texts(batch))
+            texts = _texts(batch)
+            results = classifier.classify(texts)
             if counters is not None:
                 counters.add(results)
-            yield _column(results, batch.index, fields)
+            yield _column(results, texts, batch.index, fields, masker)
 
     return pandas_udf(classify, returnType=result_schema(settings, fields))  # type: ignore[call-overload]
 
 
-def _column(results: list[TextResult], index: pd.Index, fields: tuple[str, ...] | None) -> pd.Series | pd.DataFrame:
-    """A batch's results aligned with it: the entities, or one column per field of the struct."""
+def _column(
+    results: list[TextResult], texts: list[str | None], index: pd.Index, fields: tuple[str, ...] | None, masker: Any
+) -> pd.Series | pd.DataFrame:
+    """A batch's results aligned with it: the entities, the masked texts, or one column per field of the
+    struct. A text that failed (null entities) is masked to null: its entities are not known."""
+
+    def values(name: str) -> list[Any]:
+        if name == "masked":
+            return [None if r.entities is None else masker.mask(text, r.entities) for r, text in zip(results, texts)]
+        return [getattr(result, name) for result in results]
+
     if fields is None:
-        return pd.Series([result.entities for result in results], index=index, dtype=object)
-    columns = {name: pd.Series([getattr(r, name) for r in results], index=index, dtype=object) for name in fields}
-    return pd.DataFrame(columns, index=index)
+        return pd.Series(values("entities"), index=index, dtype=object)
+    if fields == ("masked",):
+        return pd.Series(values("masked"), index=index, dtype=object)
+    return pd.DataFrame({name: pd.Series(values(name), index=index, dtype=object) for name in fields}, index=index)
 
 
 def settings_udf(settings: Settings) -> Any:
@@ -203,9 +222,10 @@ def runs_on_udf(settings: Settings) -> Any:
     return pandas_udf(runs_on, returnType=StringType())  # type: ignore[call-overload]
 
 
-def ner_stats_udf(settings: Settings, counters: Any = None) -> Any:
-    """For the batch job: entities plus each text's tokens and windows, for the run summary."""
-    return classify_udf(settings, ENTITIES_AND_STATS, counters)
+def ner_stats_udf(settings: Settings, counters: Any = None, masker: Masker | None = None) -> Any:
+    """For the batch job: entities plus each text's tokens and windows, for the run summary (and the
+    masked text, with a `masker`)."""
+    return classify_udf(settings, ENTITIES_AND_STATS + (("masked",) if masker else ()), counters, masker)
 
 
 def ner_udf(model: Any, **options: Any) -> Any:
