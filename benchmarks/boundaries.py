@@ -39,7 +39,8 @@ def table(results: dict[str, dict[tuple[str, str], float]], strategies=STRATEGIE
 
 
 def real_model_table(data: dict[str, list[GoldText]]) -> str:
-    """The real MiniLM NER model (../shared/models): span F1 per strategy and mode on each data set."""
+    """The real MiniLM NER model (../shared/models): span F1 per strategy and mode on each data set, in
+    torch float32 (the arithmetic is another axis: benchmarks/runtimes.py)."""
     lines = [
         "| data | " + " | ".join(f"{s} pipeline / text" for s in STRATEGIES) + " |",
         "|---" * (len(STRATEGIES) + 1) + "|",
@@ -50,9 +51,13 @@ def real_model_table(data: dict[str, list[GoldText]]) -> str:
             f1 = {
                 mode: span_f1(
                     docs,
-                    TokenClassifier(REAL_MODEL, aggregation_strategy=strategy, word_boundaries=mode)(
-                        [d.text for d in docs]
-                    ),
+                    TokenClassifier(
+                        REAL_MODEL,
+                        aggregation_strategy=strategy,
+                        word_boundaries=mode,
+                        runtime="torch",
+                        dtype="float32",
+                    )([d.text for d in docs]),
                 )["f1"]
                 for mode in MODES
             }

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from parity import PIPELINE_WORDS, assert_same_entities
 
 import sparkner
 from sparkner.engine.results import TextResult
@@ -76,7 +78,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path, *options: str) -> None:
+    """`sparkner serve` as its own process on a free port of 127.0.0.1, with the bearer token TOKEN."""
+
+    def __init__(self, tmp: Path, *options: str, model_id: str | None = "sparkner-demo") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         token_file = tmp / "token"
@@ -88,8 +92,7 @@ class Server:
             "sparkner.serve",
             "--model",
             sparkner.DEMO_MODEL,
-            "--model-id",
-            "sparkner-demo",
+            *(["--model-id", model_id] if model_id else []),
             "--port",
             str(self.port),
             "--api-token-file",
@@ -119,14 +122,30 @@ class Server:
         while requests.get(self.url + "/health", timeout=5).json()["status"] == "loading":
             time.sleep(0.1)
 
+    def metric(self, name: str, **labels: str) -> float:
+        """A sample's value in `GET /metrics` (0 when it is not there yet)."""
+        import requests
+        from prometheus_client.parser import text_string_to_metric_families
+
+        for family in text_string_to_metric_families(requests.get(self.url + "/metrics", timeout=5).text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    return sample.value
+        return 0.0
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
 
 
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# The hosted API's exact answers are what these clients compare with: the pipeline's arithmetic.
+EXACT_FLAGS = ("--runtime", "torch", "--dtype", "float32")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("serve"))
+    server = Server(tmp_path_factory.mktemp("serve"), *EXACT_FLAGS, "--max-texts", "8", "--max-text-chars", "400")
     try:
         server.wait_until_loaded()
         yield server
@@ -135,10 +154,9 @@ def server(tmp_path_factory):
     assert TOKEN not in server.log.read_text(), "the token is never logged"
 
 
-def api_answer(text: str) -> list[dict]:
-    return sparkner.TokenClassifier(sparkner.DEMO_MODEL, aggregation_strategy="simple", word_boundaries="pipeline")(
-        [text]
-    )[0]
+def api_answer(text: str, **parameters) -> list[dict]:
+    options = {"aggregation_strategy": "simple", **PIPELINE_WORDS, **parameters}
+    return sparkner.TokenClassifier(sparkner.DEMO_MODEL, **options)([text])[0]
 
 
 def assert_api_answer(got: list[dict]) -> None:
@@ -295,8 +313,243 @@ def test_cache_is_bounded_by_entries_and_bytes():
 
 
 def test_request_bodies_are_checked():
-    assert parse_request({"inputs": "x", "parameters": {"stride": 4}}) == (["x"], True, {"stride": 4})
+    parsed = parse_request({"inputs": "x", "parameters": {"stride": 4}})
+    assert (parsed.texts, parsed.single, parsed.parameters) == (["x"], True, {"stride": 4})
+    assert parse_request({"inputs": ["x"], "aggregation_strategy": "first"}).parameters == {
+        "aggregation_strategy": "first"
+    }, "parameters at the body's root, as some clients send them"
+    with pytest.raises(RequestError, match="give the task's parameters once"):
+        parse_request({"inputs": "x", "stride": 2, "parameters": {"stride": 3}})
     with pytest.raises(RequestError, match='must be a JSON object with "inputs"'):
         parse_request([1])
     with pytest.raises(RequestError, match="parameters has unknown keys \\['strid'\\]"):
         parse_request({"inputs": "x", "parameters": {"strid": 4}})
+    assert parse_request({"inputs": "x", "options": {"use_cache": False}}).options == {"use_cache": False}
+
+
+# -- limits, time and the queue, in process (a classifier that takes its time) --------------------
+
+
+class SlowClassifier:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def classify(self, texts):
+        time.sleep(self.seconds)
+        return [TextResult([], 1, 1) for _ in texts]
+
+
+def in_process_app(seconds: float, **limits):
+    """The real app around a classifier that sleeps `seconds` per batch, loaded at once."""
+    from starlette.testclient import TestClient
+
+    from sparkner.serve.app import Service, create_app
+    from sparkner.serve.limits import Limits
+    from sparkner.sources.settings import build_settings
+
+    service = Service(
+        build_settings(sparkner.DEMO_MODEL), "demo", None, ResultCache(0, 0), 0.001, 10_000, Limits(**limits)
+    )
+    service.load = service.loaded.set
+    service.classifiers.get = lambda settings: SlowClassifier(seconds)
+    return service, TestClient(create_app(service))
+
+
+def test_a_request_past_its_time_gets_503_with_retry_after_and_the_next_is_answered():
+    service, client = in_process_app(0.5, request_timeout=0.1)
+    with client:
+        late = client.post("/", json={"inputs": "Paris"})
+        assert late.status_code == 503 and "longer than 0.1 s (--request-timeout)" in late.json()["error"]
+        assert int(late.headers["retry-after"]) >= 1
+        service.limits = type(service.limits)(request_timeout=5)
+        assert client.post("/", json={"inputs": "Paris"}).status_code == 200
+
+
+def test_a_full_queue_gets_503_with_retry_after_never_unbounded_memory():
+    _, client = in_process_app(0.0, max_queue_texts=3)
+    with client:
+        full = client.post("/", json={"inputs": ["a", "b", "c", "d"]})
+        assert full.status_code == 503 and "texts are waiting (the limit is 3)" in full.json()["error"]
+        assert "retry-after" in full.headers
+        assert client.post("/", json={"inputs": ["a", "b"]}).status_code == 200
+
+
+def test_size_limits_get_413_naming_the_limit():
+    _, client = in_process_app(0.0, max_body_bytes=300, max_texts=2, max_text_chars=20)
+    with client:
+        too_big = client.post("/", content=json.dumps({"inputs": "x" * 400}))
+        assert too_big.status_code == 413 and "the limit is 300" in too_big.json()["error"]
+        many = client.post("/", json={"inputs": ["a", "b", "c"]})
+        assert many.status_code == 413 and "inputs holds 3 texts; the limit is 2 per request" in many.json()["error"]
+        long = client.post("/", json={"inputs": "y" * 21})
+        assert long.status_code == 413 and "a text of 21 characters; the limit is 20" in long.json()["error"]
+        assert client.post("/", json={"inputs": ["a", "b"]}).status_code == 200
+
+
+def test_rotating_parameter_sets_reuse_their_classifiers(tmp_path):
+    from sparkner.serve.app import ClassifierCache
+    from sparkner.sources.settings import build_settings
+
+    base = build_settings(sparkner.DEMO_MODEL)
+    cache = ClassifierCache(capacity=8)
+    rotation = [
+        {"stride": 8},
+        {"aggregation_strategy": "first"},
+        {"aggregation_strategy": "max"},
+        {"ignore_labels": []},
+    ]
+    from sparkner.options.settings import with_task_parameters
+
+    for _ in range(10):
+        for parameters in rotation:
+            cache.get(with_task_parameters(base, parameters))
+    assert cache.loads == 4, "one classifier per parameter set, made once"
+    small = ClassifierCache(capacity=2)
+    for parameters in rotation:
+        small.get(with_task_parameters(base, parameters))
+    assert small.loads == 4 and len(small._classifiers) == 2, "bounded: the least recently used goes"
+
+
+# -- a real server under hostile clients ---------------------------------------------------------
+
+
+@pytest.mark.server
+def test_real_clients_huggingface_hub_and_huggingface_js(server, tmp_path, monkeypatch):
+    """huggingface_hub's InferenceClient and huggingface.js's tokenClassification, pointed at the server."""
+    from huggingface_hub import InferenceClient, constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the tests' offline mode, for a server on 127.0.0.1
+
+    client = InferenceClient(model=server.url + "/models/sparkner-demo", token=TOKEN)
+    got = client.token_classification(TEXT)
+    assert_same_entities(
+        [{k: e[k] for k in ("entity_group", "score", "word", "start", "end")} for e in got], api_answer(TEXT)
+    )
+    first = client.token_classification(TEXT, aggregation_strategy="first")
+    assert [e.word for e in first] == [e["word"] for e in api_answer(TEXT, aggregation_strategy="first")]
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    install = subprocess.run(
+        ["npm", "install", "--silent", "--no-audit", "--no-fund", "@huggingface/inference@4"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if install.returncode != 0:
+        pytest.skip(f"the npm registry is not reachable: {install.stderr[-300:]}")
+    script = tmp_path / "client.mjs"
+    script.write_text(
+        'import { InferenceClient } from "@huggingface/inference";\n'
+        f'const client = new InferenceClient("{TOKEN}", {{ endpointUrl: "{server.url}/models/sparkner-demo" }});\n'
+        f'const out = await client.tokenClassification({{ inputs: "{TEXT}" }});\n'
+        "console.log(JSON.stringify(out));\n"
+    )
+    run = subprocess.run(["node", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert_api_answer(json.loads(run.stdout))
+
+
+@pytest.mark.server
+def test_openapi_document_holds_for_500_generated_requests(server):
+    """schemathesis reads GET /openapi.json and sends generated requests (valid and not): no 5xx, and every
+    response is one the document describes."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
+    sent = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        runs = 250 if operation.method.upper() == "POST" else 10
+
+        @settings(max_examples=runs, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(case=operation.as_strategy())
+        def check(case):
+            nonlocal sent
+            case.call_and_validate(headers=AUTH)
+            sent += 1
+
+        check()
+    assert sent >= 500, sent
+
+
+@pytest.mark.server
+def test_hostile_clients_do_not_change_others_answers_and_metrics_count_them(tmp_path):
+    """A client that disconnects mid-body, one that trickles its body, one that sends an oversized body
+    and one that never finishes its headers, while normal clients are answered as usual; the limits
+    answer 413/408, the next request is answered, and /metrics counts what was sent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    server = Server(tmp_path, *EXACT_FLAGS, "--max-body-bytes", "5000", "--body-timeout", "1", "--header-timeout", "1",
+                    "--batch-wait-ms", "50")  # fmt: skip
+    try:
+        server.wait_until_loaded()
+        url = server.url + "/models/sparkner-demo"
+        before = server.metric("sparkner_requests_total", route="/models/{model_id}", status="200")
+        texts = [f"Angela Merkel met Emmanuel Macron in Paris on day {i}." for i in range(12)]
+
+        def normal(text):
+            return requests.post(url, json={"inputs": text}, headers={**AUTH, "x-use-cache": "false"}).json()
+
+        def raw(payload: bytes, trickled: bytes = b"", close_after: bool = False) -> bytes:
+            """`payload` at once, then `trickled` 8 bytes every 0.3 s; what the server answers."""
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                sock.sendall(payload)
+                for i in range(0, len(trickled), 8):
+                    try:
+                        sock.sendall(trickled[i : i + 8])
+                    except (BrokenPipeError, ConnectionResetError):
+                        break  # the server gave up on this client: read what it said
+                    time.sleep(0.3)
+                if close_after:
+                    return b""
+                sock.settimeout(10)
+                return sock.recv(65536)
+
+        body = json.dumps({"inputs": TEXT}).encode()
+        head = f"POST /models/sparkner-demo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        headers = (head + f"Content-Length: {len(body)}\r\n\r\n").encode()
+        huge = json.dumps({"inputs": ["word " * 2000]}).encode()
+        with ThreadPoolExecutor(16) as pool:
+            hostile = [
+                pool.submit(raw, headers + body[:10], close_after=True),  # gone mid-body
+                pool.submit(raw, headers, body),  # the body at 8 bytes every 0.3 s: longer than --body-timeout 1
+                pool.submit(lambda: requests.post(url, data=huge, headers=AUTH)),
+                pool.submit(raw, head.encode()),  # headers never finished: the server hangs up
+            ]
+            answers = list(pool.map(normal, texts))
+            trickled, oversized, unfinished = hostile[1].result(), hostile[2].result(), hostile[3].result()
+        for text, answer in zip(texts, answers):
+            assert_same_entities(answer, api_answer(text), text)
+        assert trickled.startswith(b"HTTP/1.1 408"), trickled[:200]
+        assert oversized.status_code == 413 and "the limit is 5000" in oversized.json()["error"]
+        assert unfinished == b"", "a client that never finishes its headers is hung up on"
+        assert_same_entities(normal(TEXT), api_answer(TEXT), "the next request")
+        after = server.metric("sparkner_requests_total", route="/models/{model_id}", status="200")
+        assert after - before == len(texts) + 1, "every normal request counted once"
+        assert server.metric("sparkner_requests_total", route="/models/{model_id}", status="413") == 1
+        assert server.metric("sparkner_requests_total", route="/models/{model_id}", status="408") == 1
+        assert server.metric("sparkner_batch_texts_count") >= 1 and server.metric("sparkner_model_load_seconds") > 0
+    finally:
+        server.stop()
+
+
+@pytest.mark.server
+def test_sigterm_answers_what_is_in_flight_then_exits_0_and_a_local_model_is_named_by_its_folder(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    server = Server(tmp_path, "--batch-wait-ms", "400", model_id=None)
+    server.wait_until_loaded()
+    log = server.log.read_text()
+    endpoint = f"http://127.0.0.1:{server.port}/models/model"
+    assert f"on {endpoint} (authorization required)" in log and f"try  curl {endpoint} -X POST" in log
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(requests.post, endpoint, json={"inputs": f"{TEXT} {i}"}, headers=AUTH) for i in range(8)]
+        time.sleep(0.2)  # the requests wait for company (--batch-wait-ms 400): in flight
+        server.process.send_signal(signal.SIGTERM)
+        statuses = [future.result().status_code for future in futures]
+    assert statuses == [200] * 8, statuses
+    assert server.process.wait(timeout=60) == 0, server.log.read_text()[-2000:]
+    assert "stopped by SIGTERM" in server.log.read_text()

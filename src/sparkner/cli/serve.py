@@ -5,7 +5,12 @@ sparkner serve --model dslim/bert-base-NER --port 8000 --api-token-file token.tx
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
+import signal
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 from sparkner.cli.common import (
@@ -21,6 +26,7 @@ from sparkner.cli.common import (
 )
 from sparkner.engine.classifier import TokenClassifier
 from sparkner.serve.app import API_DEFAULTS, ResultCache, Service, create_app
+from sparkner.serve.limits import LIMIT_FIELDS, Limits, timed_protocol
 from sparkner.sources.locations import short_name
 from sparkner.sources.settings import build_settings
 
@@ -57,10 +63,50 @@ def build_parser() -> CommandParser:
         "--cache-entries", type=int, default=10_000, help="results kept in the cache at most (0: no cache)"
     )
     parser.add_argument("--cache-mb", type=float, default=64.0, help="approximate size of the cache at most")
+    limits = parser.add_argument_group("limits: what one client may take")
+    for name, declared in LIMIT_FIELDS.items():
+        limits.add_argument(
+            "--" + name.replace("_", "-"),
+            type=type(declared.default),
+            default=declared.default,
+            help=f"{declared.metadata['help']} (default {declared.default:g})",
+        )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=30.0,
+        help="on SIGTERM or SIGINT: seconds to answer the requests in flight before exiting (default 30)",
+    )
     add_option_flags(parser, "sparkner options: the server's defaults (see the README's option table)")
     # Spellings of 0.1.0, for one release: --token-file was the server's bearer token, --hf-token-file is unchanged.
     add_deprecated_flag(parser, "--token-file", "--api-token-file", dest="api_token_file")
     return parser
+
+
+class GracefulServer:
+    """uvicorn's server, made to end with exit status 0 after a clean stop: on SIGTERM or SIGINT it stops
+    accepting, answers what is in flight (up to the shutdown timeout) and returns; uvicorn itself raises
+    the signal again once done, and the process would die of it."""
+
+    def __init__(self, config: Any) -> None:
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                with super().capture_signals():
+                    try:
+                        yield
+                    finally:
+                        stopped_by = getattr(self, "_captured_signals", [])
+                        if stopped_by:
+                            logger.info("sparkner serve: stopped by %s", signal.Signals(stopped_by[-1]).name)
+                        stopped_by.clear()
+
+        self.server = Server(config)
+
+    def run(self) -> None:
+        self.server.run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         return failed.status
     import uvicorn
 
+    limits = Limits(**{name: args[name] for name in LIMIT_FIELDS})
     cache = ResultCache(args["cache_entries"], int(args["cache_mb"] * 2**20))
     service = Service(
         settings,
@@ -84,10 +131,19 @@ def main(argv: list[str] | None = None) -> int:
         cache,
         args["batch_wait_ms"] / 1000,
         args["batch_tokens"],
+        limits,
     )
     for line in start_up_lines(service.model_id, args["host"], args["port"], api_token is not None):
         logger.info("%s", line)
-    uvicorn.run(create_app(service), host=args["host"], port=args["port"], log_level="warning")
+    config = uvicorn.Config(
+        create_app(service),
+        host=args["host"],
+        port=args["port"],
+        log_level="warning",
+        http=timed_protocol(limits.header_timeout),
+        timeout_graceful_shutdown=math.ceil(args["shutdown_timeout"]),
+    )
+    GracefulServer(config).run()
     return 0
 
 
