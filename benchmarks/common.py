@@ -43,6 +43,11 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
+def long_document_texts(split: str = "test") -> list[str]:
+    """CoNLL-2003 documents with newswire punctuation (../shared/data/natural_docs), as texts."""
+    return [doc.text for doc in natural_docs(split)]
+
+
 def sentence_texts(split: str = "test", limit: int | None = None) -> list[str]:
     """CoNLL-2003 sentences' texts (see `conll_sentences` for their gold spans)."""
     return [sentence.text for sentence in conll_sentences(split, limit)]
