@@ -1,4 +1,5 @@
-"""spark-submit entry point for the sparkner batch job.
+"""spark-submit entry point for the sparkner batch job (the Databricks bundle, databricks.yml, and the
+Airflow DAG, airflow_dag.py, run the wheel's `sparkner-job` instead).
 
     spark-submit jobs/ner_job.py --input docs.parquet --text-col text --output entities/
 

@@ -37,23 +37,40 @@ SCRIPT = textwrap.dedent(
     df.createOrReplaceTempView("docs")
     sql = {r.id: r.e for r in spark.sql("SELECT id, ner(text) AS e FROM docs").collect()}
     plain = lambda rows: [None if rows[i] is None else [e.asDict() for e in rows[i]] for i in range(len(texts))]
-    print("RESULT " + json.dumps({"frame": plain(frame), "sql": plain(sql)}))
+    from pyspark.ml import Pipeline, PipelineModel
+    from sparkner.ml import EntityRecognizer
+    stage = EntityRecognizer(model=sparkner.DEMO_MODEL, aggregationStrategy="first", runtime="torch", dtype="float32")
+    fitted = Pipeline(stages=[stage.setOutputCol("e")]).fit(df)
+    ml = {r.id: r.e for r in fitted.transform(df).collect()}
+    try:
+        fitted.write().overwrite().save(sys.argv[2])
+        loaded = {r.id: r.e for r in PipelineModel.load(sys.argv[2]).transform(df).collect()}
+        saved = "saved and loaded"
+    except Exception as error:
+        loaded, saved = ml, f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+    result = {"frame": plain(frame), "sql": plain(sql), "ml": plain(ml), "loaded": plain(loaded), "saved": saved}
+    print("RESULT " + json.dumps(result))
     spark.stop()
     """
 )
 
 
-def test_ner_udf_and_register_on_spark_connect():
+def test_ner_udf_register_and_the_ml_stage_on_spark_connect(tmp_path):
     texts = [None, *SHORT_TEXTS]
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, json.dumps(texts)], env=env, capture_output=True, text=True, timeout=400
+        [sys.executable, "-c", SCRIPT, json.dumps(texts), str(tmp_path / "pipeline")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     [line] = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     results = json.loads(line[len("RESULT ") :])
     expected = TokenClassifier(sparkner.DEMO_MODEL, aggregation_strategy="first", **EXACT)(texts)
-    for kind in ("frame", "sql"):
+    print("Spark Connect, a pipeline with EntityRecognizer:", results["saved"])
+    for kind in ("frame", "sql", "ml", "loaded"):
         for i, (mine, theirs) in enumerate(zip(results[kind], expected)):
             if theirs is None:
                 assert mine is None
