@@ -45,6 +45,7 @@ EXAMPLES = {
     "tracking_uri": ("http://mlflow:5000", ["--tracking-uri", "http://mlflow:5000"]),
     "registry_uri": ("databricks-uc", ["--registry-uri", "databricks-uc"]),
     "model_cache_dir": ("/local_disk0/models", ["--model-cache-dir", "/local_disk0/models"]),
+    "min_score": (0.5, ["--min-score", "0.5"]),
 }
 
 

@@ -171,6 +171,7 @@ TokenClassifier(sys.argv[1], runtime="openvino", model_cache_dir=sys.argv[2]).lo
 """
 
 
+@pytest.mark.processes
 def test_workers_of_a_machine_convert_once_and_a_corrupt_entry_is_made_again(tiny_models, tmp_path):
     cache = tmp_path / "cache"
     model = str(tiny_models["deberta-v2"])

@@ -434,8 +434,8 @@ class Settings:
     model_cache_dir: str | None = option(
         None,
         _optional_text("model_cache_dir"),
-        "where each machine keeps the MLflow models it downloaded (default: `SPARKNER_CACHE_DIR`, else "
-        "`~/.cache/sparkner`)",
+        "where each machine keeps what it makes once from a model: MLflow downloads, OpenVINO conversions, ONNX "
+        "exports (default: `SPARKNER_CACHE_DIR`, else `~/.cache/sparkner`)",
         "loading",
     )
 
