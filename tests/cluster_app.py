@@ -52,9 +52,10 @@ def udf_and_sql(spark: SparkSession, args: dict) -> dict:
     connect = type(spark).__module__.startswith("pyspark.sql.connect")
     executors = None if connect else executor_count(spark, 2)
     docs = spark.read.json(sparkner.SAMPLE_DOCS).repartition(4)
-    udf = sparkner.ner_udf(sparkner.DEMO_MODEL)
+    exact = {"runtime": "torch", "dtype": "float32"}  # compared with a run batched differently
+    udf = sparkner.ner_udf(sparkner.DEMO_MODEL, **exact)
     by_udf = entities_by_id(docs.select("doc_id", udf("text").alias("entities")).collect())
-    sparkner.register(spark, "ner", sparkner.DEMO_MODEL)
+    sparkner.register(spark, "ner", sparkner.DEMO_MODEL, **exact)
     docs.createOrReplaceTempView("docs")
     by_sql = entities_by_id(spark.sql("SELECT doc_id, ner(text) AS entities FROM docs").collect())
     return {"executors": executors, "connect": connect, "udf": by_udf, "sql": by_sql}
