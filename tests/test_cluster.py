@@ -80,7 +80,12 @@ def assert_same_outputs(mine: dict, reference: dict) -> None:
 def local_reference(spark, tmp_path_factory) -> dict:
     """The job's output on the sample, run in this process on local[2]: what the cluster must match."""
     out = tmp_path_factory.mktemp("reference") / "out"
-    assert job_main(["--input", str(SAMPLE), "--input-format", "json", "--id-col", "doc_id", "--output", str(out), *EXACT_FLAGS]) == 0
+    assert (
+        job_main(
+            ["--input", str(SAMPLE), "--input-format", "json", "--id-col", "doc_id", "--output", str(out), *EXACT_FLAGS]
+        )
+        == 0
+    )
     return by_id(spark, out)
 
 
@@ -140,9 +145,12 @@ def test_a_lost_executor_mid_job_leaves_every_row_exactly_once(spark, cluster, t
     result = spark.read.parquet(str(out))
     assert result.count() == result.select("doc_id").distinct().count() == 35 * 40
     clean = tmp_path / "clean"
-    assert job_main(
-        ["--input", str(many), "--input-format", "json", "--id-col", "doc_id", "--output", str(clean), *EXACT_FLAGS]
-    ) == 0
+    assert (
+        job_main(
+            ["--input", str(many), "--input-format", "json", "--id-col", "doc_id", "--output", str(clean), *EXACT_FLAGS]
+        )
+        == 0
+    )
     assert_same_outputs(by_id(spark, out), by_id(spark, clean))
 
 
