@@ -54,6 +54,17 @@ def assert_same_results(ours: list[Any], reference: list[Any], context: str = ""
         assert_same_entities(mine, theirs, f"{context} text {i}")
 
 
+def assert_tokens_close(exact: list[Any], other: list[Any], *, score_gap: float, agreement: float = 0.97) -> None:
+    """Two runs' tokens (`aggregation_strategy="none"`) of the same texts, one in a lower precision: the
+    same tokens at the same offsets, labels mostly equal, scores within `score_gap`."""
+    pairs = [(a, b) for x, y in zip(exact, other, strict=True) for a, b in zip(x, y, strict=True)]
+    assert all(
+        (a["start"], a["end"], a["index"], a["word"]) == (b["start"], b["end"], b["index"], b["word"]) for a, b in pairs
+    )
+    assert sum(a["entity"] == b["entity"] for a, b in pairs) >= agreement * len(pairs)
+    assert max(abs(a["score"] - b["score"]) for a, b in pairs) < score_gap
+
+
 @functools.cache
 def reference_pipeline(path: str):
     from transformers import pipeline

@@ -207,3 +207,21 @@ def test_the_eval_command_prints_and_writes_the_metrics(spark, tmp_path, capsys)
     assert (out / "f1_per_label.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["--gold", str(tmp_path / "missing.txt")]) == 2
     assert "gold file" in capsys.readouterr().err
+
+
+def test_the_chart_is_titled_with_model_and_data_and_shows_each_value(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from sparkner.cli.eval import f1_chart
+
+    drawn = {}
+
+    def record(figure, path, *args, **kwargs):
+        axes = figure.axes[0]
+        drawn.update(title=axes.get_title(), values=[text.get_text() for text in axes.texts])
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    rows = [{"label": "PER", "f1": 0.8291}, {"label": "LOC", "f1": 0.8224}, {"label": "micro avg", "f1": 0.7712}]
+    f1_chart({"exact spans": rows}, tmp_path / "chart.png", title="Span F1 per label: model on test.txt")
+    assert drawn["title"] == "Span F1 per label: model on test.txt"
+    assert drawn["values"] == ["0.829", "0.822", "0.771"]

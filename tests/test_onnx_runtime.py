@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from parity import EXACT
+from parity import EXACT, assert_tokens_close
 from texts import ALL_TEXTS, SHORT_TEXTS
 from tiny_models import FAMILIES
 
@@ -52,10 +52,7 @@ def test_int8_stays_close_to_float32(tiny_models, family):
     """Every token of every text (long ones in windows): labels mostly unchanged, scores near."""
     exact = _token_labels(tiny_models[family], ALL_TEXTS)
     int8 = _token_labels(tiny_models[family], ALL_TEXTS, runtime="onnx", dtype="int8")
-    pairs = [(a, b) for x, y in zip(exact, int8, strict=True) for a, b in zip(x, y, strict=True)]
-    assert all((a["start"], a["end"], a["word"]) == (b["start"], b["end"], b["word"]) for a, b in pairs)
-    assert sum(a["entity"] == b["entity"] for a, b in pairs) >= 0.97 * len(pairs)
-    assert max(abs(a["score"] - b["score"]) for a, b in pairs) < 0.15
+    assert_tokens_close(exact, int8, score_gap=0.15)
 
 
 def test_int8_runs_on_the_cpu_in_an_onnx_session(tiny_models):
