@@ -463,10 +463,17 @@ def create_app(service: Service) -> Any:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
-        threading.Thread(target=service.load, name="sparkner-load", daemon=True).start()
+        loader = threading.Thread(target=service.load, name="sparkner-load", daemon=True)
+        loader.start()
         batching = asyncio.get_running_loop().create_task(service.batcher.run())
         yield
         batching.cancel()
+        if loader.is_alive():
+            # Stopped while loading: a process that exits while a thread is inside torch's or OpenVINO's
+            # native code aborts ("terminate called without an active exception"), and a conversion cut
+            # short would be made again by the next start. Let the load finish, then exit cleanly.
+            logger.info("sparkner serve: stopping once the model's load in progress has finished")
+            await asyncio.to_thread(loader.join)
 
     routes = [
         Route("/health", counted("/health")(health), methods=["GET"]),
