@@ -190,12 +190,15 @@ def main(argv: list[str] | None = None) -> int:
                     raise CommandError(f"gold file {path!r} does not exist")
     except Failed as failed:
         return failed.status
+    from sparkner.jobs.run import spread_over_tasks
     from sparkner.metrics.spans import evaluate
     from sparkner.spark.udf import ner_stats_udf
 
     spark = local_session(PROG, args["master"])
-    gold = read_gold(spark, args["gold"], args["gold_format"], args["unit"]).cache()
+    gold = read_gold(spark, args["gold"], args["gold_format"], args["unit"])
     total = gold.count()
+    # A gold file is read as one partition: spread over the cores as the job spreads its rows.
+    gold = spread_over_tasks(gold, total, max(1, spark.sparkContext.defaultParallelism)).cache()
     print(f"Evaluating {settings.model} on {total:,} texts of {', '.join(args['gold'])} ...", file=sys.stderr)
     counters = Counters.create(spark)
     predicted = gold.withColumn("entities", ner_stats_udf(settings, counters)("text")["entities"])
