@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -19,6 +20,10 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
+
+logger = logging.getLogger("sparkner")
+Opened = TypeVar("Opened")
 
 CACHE_ENV = "SPARKNER_CACHE_DIR"
 MADE_LOG = "made.log"  # beside the entries of a kind: one line per entry made (what was made where, and when)
@@ -54,7 +59,7 @@ def made_once(entry: Path, make: Callable[[Path], None], is_whole: Callable[[Pat
     it is in the log of what was made."""
     if entry.is_dir() and is_whole(entry):
         return entry
-    with locked(entry.with_name(entry.name + ".lock")):
+    with locked(lock_of(entry)):
         if entry.is_dir() and is_whole(entry):  # another worker made it while this one waited
             return entry
         if entry.exists():
@@ -72,7 +77,37 @@ def made_once(entry: Path, make: Callable[[Path], None], is_whole: Callable[[Pat
     return entry
 
 
+def lock_of(entry: Path) -> Path:
+    """The lock file beside `entry` that its makers (and its readers, where they must) take turns on."""
+    return entry.with_name(entry.name + ".lock")
+
+
+def opened_once(
+    entry: Path,
+    make: Callable[[Path], None],
+    is_whole: Callable[[Path], bool],
+    open_entry: Callable[[Path], Opened],
+    corrupt: tuple[type[BaseException], ...],
+    *,
+    what: str,
+    note: str,
+) -> Opened:
+    """`open_entry` of the entry `made_once`; an entry that fails to open with one of the `corrupt`
+    errors (a file cut short, a foreign write) is discarded and made once more. `what` names the
+    entry's kind in the warning; `note` is `made_once`'s."""
+    for attempt in range(2):
+        folder = made_once(entry, make, is_whole, note=note)
+        try:
+            return open_entry(folder)
+        except corrupt as error:
+            if attempt:
+                raise
+            logger.warning("sparkner: the %s in %s could not be read (%s); making it again", what, folder, error)
+            discard(folder)
+    raise AssertionError("unreachable: the second attempt returns or raises")
+
+
 def discard(entry: Path) -> None:
     """Remove an entry its reader found corrupt, so the next `made_once` makes it again."""
-    with locked(entry.with_name(entry.name + ".lock")):
+    with locked(lock_of(entry)):
         shutil.rmtree(entry, ignore_errors=True)

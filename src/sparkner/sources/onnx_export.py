@@ -78,22 +78,16 @@ def session(
     )
     name = "int8.onnx" if quantize else "model.onnx"
     started = time.perf_counter()
-    for attempt in range(2):
-        folder = disk_cache.made_once(
-            entry,
-            lambda staging: _export_into(staging, load_torch_model(), input_names, quantize),
-            lambda found: (found / name).is_file() and (found / name).stat().st_size > 0,
-            note=readable,
-        )
-        try:
-            opened = OnnxTokenClassifier(folder / name, threads, vocab_size)
-            break
-        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own types for a corrupt file
-            if attempt:
-                raise
-            logger.warning("sparkner: the ONNX model in %s could not be read (%s); exporting again", folder, error)
-            disk_cache.discard(folder)
-    logger.info("sparkner: ONNX model ready in %.1f s (from %s)", time.perf_counter() - started, folder)
+    opened = disk_cache.opened_once(
+        entry,
+        lambda staging: _export_into(staging, load_torch_model(), input_names, quantize),
+        lambda found: (found / name).is_file() and (found / name).stat().st_size > 0,
+        lambda folder: OnnxTokenClassifier(folder / name, threads, vocab_size),
+        (Exception,),  # onnxruntime raises its own types for a corrupt file
+        what="ONNX model",
+        note=readable,
+    )
+    logger.info("sparkner: ONNX model ready in %.1f s (from %s)", time.perf_counter() - started, entry)
     return opened
 
 

@@ -60,26 +60,27 @@ def load(
         readable, identity, openvino.__version__, ",".join(input_names)
     )
     started = time.perf_counter()
-    for attempt in range(2):
-        folder = disk_cache.made_once(
-            entry, lambda staging: convert(load_torch_model(), input_names, staging), _is_whole, note=readable
-        )
-        try:
-            # One worker at a time fills OpenVINO's compiled-model cache; with it filled, compiling is quick.
-            with disk_cache.locked(folder.with_name(folder.name + ".lock")):
-                compiled = compile_for_cpu(folder, dtype, threads)
-            break
-        except RuntimeError as error:  # a corrupt file: made again, once
-            if attempt:
-                raise
-            logger.warning("sparkner: the OpenVINO model in %s could not be read (%s); converting again", folder, error)
-            disk_cache.discard(folder)
+
+    def compiled_once(folder: Path) -> Any:
+        # One worker at a time fills OpenVINO's compiled-model cache; with it filled, compiling is quick.
+        with disk_cache.locked(disk_cache.lock_of(folder)):
+            return compile_for_cpu(folder, dtype, threads)
+
+    compiled = disk_cache.opened_once(
+        entry,
+        lambda staging: convert(load_torch_model(), input_names, staging),
+        _is_whole,
+        compiled_once,
+        (RuntimeError,),
+        what="OpenVINO model",
+        note=readable,
+    )
     logger.info(
         "sparkner: OpenVINO model ready in %.1f s (%s, %d threads, from %s)",
         time.perf_counter() - started,
         PRECISION_HINTS[dtype],
         threads,
-        folder,
+        entry,
     )
     return OpenVinoTokenClassifier(compiled, input_names, vocab_size)
 
