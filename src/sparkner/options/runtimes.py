@@ -78,13 +78,13 @@ DTYPES: tuple[str, ...] = tuple(
     dict.fromkeys(d for runtime in RUNTIMES.values() for d in runtime.dtypes if d is not None)
 )
 
-# What `runtime="auto"` runs on a CPU, fastest first, among the runtimes installed that run the dtype.
+# What `runtime="auto"` runs on a CPU, fastest first, among the runtimes installed that run the dtype
+# (no dtype: float32's).
 # Each keeps the entities (F1 within 0.002 of torch float32, float32 scores within the parity
 # tolerance); the order is measured in docs/benchmarks.md ("Choosing for the hardware").
-CPU_ORDER: dict[str | None, tuple[str, ...]] = {
+CPU_ORDER: dict[str, tuple[str, ...]] = {
     "bfloat16": ("openvino", "torch"),
     "float32": ("openvino", "onnx", "torch"),
-    None: ("openvino", "onnx", "torch"),
     "int8": ("onnx", "torch"),
     "float16": ("torch",),
 }
@@ -149,7 +149,7 @@ def choose(
             return Choice(_first(CPU_ORDER["bfloat16"], available), "bfloat16", f"a CPU with {fast}")
         return Choice(_first(CPU_ORDER["float32"], available), "float32", _no_bf16(fast))
     if runtime == AUTO:
-        order = CPU_ORDER.get(dtype, ("torch",))
+        order = CPU_ORDER.get(dtype or "float32", ("torch",))
         return Choice(_first(order, available), dtype, f"the fastest runtime installed for {dtype or 'float32'}")
     return Choice(runtime, dtype, "as given")
 
