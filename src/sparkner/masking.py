@@ -89,9 +89,10 @@ class Masker:
 
         self.settings, self.min_score = settings, min_score
         self.labels = None if settings.mask_labels is None else frozenset(settings.mask_labels)
+        self.operators = settings.operators()
         self.keys: dict[str, Secret] = {}
         factory = OperatorsFactory()
-        for label, operator in settings.operators().items():
+        for label, operator in self.operators.items():
             if operator["type"] in KEYED:
                 self.keys[label] = read_key(operator)
             presidio = factory.create_operator_class(operator["type"], OperatorType.Anonymize)
@@ -100,9 +101,11 @@ class Masker:
             except Exception as error:  # noqa: BLE001 - Presidio's InvalidParamError and ValueError
                 raise ValueError(f"mask operator {operator['type']!r} for {label!r}: {error}") from None
         self._engine: Any = None
+        self._configs: dict[str, Any] = {}  # Presidio's operator config per label, made on first use
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_engine": None}  # Presidio's engine is made again in each worker
+        # Presidio's engine and the operator configs (closures) are made again in each worker.
+        return {**self.__dict__, "_engine": None, "_configs": {}}
 
     def _parameters(self, label: str, operator: dict[str, Any]) -> dict[str, Any]:
         """Presidio's parameters of `operator`, the key put where Presidio expects it."""
@@ -115,12 +118,16 @@ class Masker:
 
     def _config(self, label: str) -> Any:
         """Presidio's `OperatorConfig` for `label` (its own operator, else DEFAULT, else `<LABEL>`)."""
+        if label not in self._configs:
+            self._configs[label] = self._make_config(label)
+        return self._configs[label]
+
+    def _make_config(self, label: str) -> Any:
         from presidio_anonymizer.entities import OperatorConfig
         from presidio_anonymizer.operators import Encrypt
 
-        operators = self.settings.operators()
-        key = label if label in operators else DEFAULT
-        operator = operators.get(key, {"type": "replace"})
+        key = label if label in self.operators else DEFAULT
+        operator = self.operators.get(key, {"type": "replace"})
         if operator["type"] == "encrypt":
             parameters = self._parameters(key, operator)
             return OperatorConfig(
@@ -141,7 +148,7 @@ class Masker:
 
     def mask(self, text: str | None, entities: Iterable[dict[str, Any]] | None) -> str | None:
         """`text` with its chosen entities replaced by their operators' output."""
-        if text is None or not text:
+        if not text:
             return text
         chosen = self.chosen(entities or [])
         if not chosen:

@@ -152,10 +152,10 @@ class RunSummary:
             what = "one row per entity" if config.explode else "each document's entities"
             self.written = what + (" and its text" if config.keep_text or not config.explode else "")
             return
-        operators = masker.settings.operators()
         self.masking = {
             "labels": list(masker.settings.mask_labels) if masker.settings.mask_labels else "every label found",
-            "operators": {label: operator["type"] for label, operator in operators.items()} or {"DEFAULT": "replace"},
+            "operators": {label: operator["type"] for label, operator in masker.operators.items()}
+            or {"DEFAULT": "replace"},
             "min_score": masker.min_score,
         }
         parts = ["masked_text (each text with its entities masked)"]
