@@ -44,12 +44,8 @@ def _converter(declared: Option) -> Callable[[Any], Any]:
     return TypeConverters.toString
 
 
-def with_option_params(declarations: dict[str, Option]) -> Callable[[type], type]:
-    """A class decorator: a Param, a setter and a getter per declared option (secrets left out)."""
-    return lambda cls: declare_params(cls, declarations)
-
-
 def declare_params(cls: type, declarations: dict[str, Option]) -> type:
+    """A Param, a setter and a getter on `cls` per declared option (secrets left out)."""
     names = dict(getattr(cls, "option_names", {}))
     for name, declared in declarations.items():
         if declared.secret:
@@ -66,12 +62,17 @@ def declare_params(cls: type, declarations: dict[str, Option]) -> type:
 
 
 class _OptionStage(Transformer, HasInputCol, HasOutputCol, DefaultParamsReadable, DefaultParamsWritable):
-    """What both stages share: the model, the options as Params, validation when set."""
+    """What both stages share: the model, the options as Params, validation when set. A stage lists
+    the options it takes in `declarations`; their Params are made when its class is."""
 
     model = Param(Params._dummy(), "model", "Hub id, local directory or MLflow model URI", TypeConverters.toString)
     option_names: dict[str, str] = {}
     declarations: dict[str, Option] = OPTIONS
     default_output = "entities"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declare_params(cls, cls.declarations)
 
     def __init__(self, **params: Any) -> None:
         super().__init__()
@@ -115,7 +116,6 @@ class _OptionStage(Transformer, HasInputCol, HasOutputCol, DefaultParamsReadable
         }
 
 
-@with_option_params(OPTIONS)
 class EntityRecognizer(_OptionStage):
     """Named entities of `inputCol` (default "text") into `outputCol` (default "entities"), as `ner_udf`:
 
@@ -129,7 +129,6 @@ class EntityRecognizer(_OptionStage):
         return dataset.withColumn(self.getOutputCol(), udf(self.getInputCol()))
 
 
-@with_option_params({**OPTIONS, **MASK_OPTIONS})
 class MaskRecognizer(_OptionStage):
     """`inputCol` with its entities masked into `outputCol` (default "masked_text"), as `mask_udf`:
     `maskLabels` (the groups to mask), `maskOperators` (Presidio's operators as JSON text; keys from
