@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
+from pyspark.sql.functions import pandas_udf
 
 import sparkner
 from sparkner.metrics.conll import Sentence, gold_spans, tags_from_entities
@@ -72,7 +74,8 @@ def test_evaluate_in_spark_edge_cases(spark):
         (4, None, None),  # nulls count as no spans
     ]
     df = spark.createDataFrame(rows, f"id int, entities {SPANS}, gold {SPANS}").repartition(3)
-    table = _table(sparkner.evaluate(df))
+    metrics = sparkner.evaluate(df)
+    table = _table(metrics)
     assert table["PER"]["f1"] == 1.0 and table["LOC"]["f1"] == 0.0 and table["ORG"]["recall"] == 0.0
     assert table["MISC"]["support"] == 0 and table["MISC"]["predicted"] == 1 and table["MISC"]["precision"] == 0.0
     assert (
@@ -82,7 +85,7 @@ def test_evaluate_in_spark_edge_cases(spark):
     )
     lenient = _table(sparkner.evaluate(df, mode="overlap"))
     assert lenient["LOC"]["f1"] == 1.0
-    assert list(sparkner.evaluate(df).columns) == [
+    assert list(metrics.columns) == [
         "label",
         "precision",
         "recall",
@@ -123,6 +126,22 @@ def test_none_strategy_column_through_spark(spark, tiny_models):
         for f in classifier(texts)
     )
     assert _table(sparkner.evaluate(df))["micro avg"]["predicted"] == expected > 0
+
+
+def test_predictions_made_by_a_udf_are_made_once_per_row(spark):
+    """`evaluate(df.withColumn("entities", ner("text")))` runs the model once per row. (An `explode` of the
+    counts made Spark infer a filter and push it below the UDFs, copying them: the model ran twice.)"""
+    calls = spark.sparkContext.accumulator(0)
+
+    @pandas_udf(SPANS)
+    def predict(texts: pd.Series) -> pd.Series:
+        calls.add(len(texts))
+        return pd.Series([[{"start": 0, "end": len(text), "label": "PER"}] for text in texts])
+
+    df = spark.createDataFrame([("Angela", [(0, 6, "PER")]), ("Merkel", [])], f"text string, gold {SPANS}")
+    table = _table(sparkner.evaluate(df.withColumn("entities", predict("text"))))
+    assert table["PER"]["true_positives"] == 1 and table["PER"]["predicted"] == 2
+    assert calls.value == 2, f"the predictions were made {calls.value} times for 2 rows"
 
 
 def test_readers_give_exact_gold_spans(spark, tmp_path):

@@ -125,8 +125,10 @@ def test_non_string_columns_are_read_as_their_text(spark):
         "id int, n int, x double, flag boolean, day date, raw binary",
     )
     texts = df.selectExpr(*[f"CAST({name} AS STRING) AS {name}" for name in ("n", "x", "flag", "day", "raw")]).first()
-    for name in ("n", "x", "flag", "day", "raw"):  # one iterator UDF per select: Spark 3.5 runs only one
-        (entities,) = df.select(udf(name)).first()
+    # One iterator UDF per select (Spark 3.5 runs only one); collect, not first: a limit ends the task
+    # before the UDF's output does, and Spark then discards the Python worker with its loaded model.
+    for name in ("n", "x", "flag", "day", "raw"):
+        ((entities,),) = df.select(udf(name)).collect()
         assert_same_entities([e.asDict() for e in entities], classifier([texts[name]])[0], name)
 
 

@@ -117,7 +117,8 @@ def test_min_score_drops_entities_everywhere(spark):
     kept = TokenClassifier(DEMO_MODEL, min_score=floor)([TEXT])[0]
     assert kept == [e for e in low if e["score"] >= floor] and len(kept) < len(low)
     df = spark.createDataFrame([(TEXT,)], "text string")
-    assert [e.asDict() for e in df.select(sparkner.ner_udf(DEMO_MODEL, min_score=floor)("text")).first()[0]] == kept
+    ((through_spark,),) = df.select(sparkner.ner_udf(DEMO_MODEL, min_score=floor)("text")).collect()
+    assert [e.asDict() for e in through_spark] == kept
     with pytest.raises(ValueError, match="min_score must be a number between 0 and 1"):
         TokenClassifier(DEMO_MODEL, min_score=2)
 

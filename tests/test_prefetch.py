@@ -127,7 +127,7 @@ def test_softmax_on_the_device_equals_the_host_softmax(tiny_models):
     from sparkner.engine.batching import PaddedBatch
     from sparkner.engine.forward import softmax
 
-    engine = TokenClassifier(str(tiny_models["roberta"])).engine
+    engine = TokenClassifier(str(tiny_models["roberta"]), **EXACT).engine  # torch's device, as on a GPU
     windows = engine.encoder.encode(ALL_TEXTS)
     batch = PaddedBatch.of(windows.row_start, np.arange(len(windows.row_text)))
     predictor = engine.predictor

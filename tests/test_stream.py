@@ -19,7 +19,8 @@ from samples import DOCS, EXACT_FLAGS, job_process, json_input, many_docs
 from sparkner import DEMO_MODEL, SAMPLE_DOCS
 from sparkner.cli.job import main
 from sparkner.jobs.config import JobConfig
-from sparkner.jobs.stream import BATCH_COLUMN, TableBatchWriter
+from sparkner.jobs.progress import Counters
+from sparkner.jobs.stream import BATCH_COLUMN, MicroBatchLog, TableBatchWriter, last_batch_with_rows
 from sparkner.sources.settings import build_settings
 
 
@@ -90,6 +91,34 @@ def test_available_now_runs_process_only_the_new_files(spark, tmp_path, batch_re
     assert_every_id_once_as_in_batch(spark, out, batch_reference, 35)
     assert main([*stream_args(source, tmp_path), "--output", str(out)]) == 0
     assert summary_of(out)["rows_processed"] == 0 and summary_of(out)["note"].startswith("nothing new")
+
+
+def test_the_summary_waits_only_for_batches_that_read_rows():
+    """A run with nothing new ends with a batch that read nothing: Spark lists it in `recentProgress` but
+    never sends its listener event, so waiting for it held every such run for the whole timeout (10 s)."""
+    nothing_new = [{"batchId": 2, "numInputRows": 0}]
+    assert last_batch_with_rows(nothing_new) == -1
+    assert last_batch_with_rows([{"batchId": 0, "numInputRows": 21}, {"batchId": 1, "numInputRows": 0}]) == 0
+    assert last_batch_with_rows([]) == -1
+
+
+def test_waiting_for_a_batch_waits_until_its_summary_is_written(spark):
+    """The run's last summary is written after `wait_for`: returning while the listener still wrote the
+    batch's summary let two threads write one file (a reader once saw half of each)."""
+    import threading
+    from types import SimpleNamespace
+
+    written = []
+
+    def slow_write(batch: dict) -> None:
+        time.sleep(0.3)
+        written.append(batch["batch_id"])
+
+    log = MicroBatchLog(Counters.create(spark), exploded=False, on_batch=slow_write)
+    progress = {"batchId": 0, "numInputRows": 3, "durationMs": {"triggerExecution": 5}, "sources": [], "sink": {}}
+    threading.Thread(target=log.onQueryProgress, args=(SimpleNamespace(progress=progress),)).start()
+    log.wait_for(0)
+    assert written == [0]
 
 
 def test_table_sink_writes_each_batch_once_even_when_a_batch_is_rerun(spark, tmp_path, batch_reference):

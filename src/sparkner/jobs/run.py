@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -320,9 +322,13 @@ def write_summary(summary: RunSummary, path: str) -> list[Path]:
 
 
 def write_latest_summary(summary: RunSummary, path: str) -> None:
-    """The summary at `path` (rewritten after each micro-batch of a stream, and at the end of any run)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(summary.to_json() + "\n")
+    """The summary at `path` (rewritten after each micro-batch of a stream, and at the end of any run),
+    replaced whole: whoever reads it meanwhile sees the previous summary or this one, never a mix."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=f".{target.name}.", delete=False) as part:
+        part.write(summary.to_json() + "\n")
+    os.replace(part.name, target)
 
 
 def write_examples_table(summary: RunSummary) -> str:

@@ -170,6 +170,13 @@ def progress_dict(progress: Any) -> dict[str, Any]:
     return progress if isinstance(progress, dict) else json.loads(progress.json)
 
 
+def last_batch_with_rows(recent: list[dict[str, Any]]) -> int:
+    """The id of the last micro-batch that read rows (-1 for none): the one whose listener event the summary
+    waits for. A batch that read nothing is left out: Spark reports it in `recentProgress` but may never
+    send its event (a run with nothing new would wait out the whole timeout), and the summary skips it."""
+    return max((p["batchId"] for p in recent if p["numInputRows"] > 0), default=-1)
+
+
 def micro_batch(progress: dict[str, Any], done: CountsSoFar | None, exploded: bool) -> dict[str, Any]:
     """One micro-batch's entry in the run summary; `done` is what the workers counted in it (None when
     its listener event came too late to tell)."""
@@ -206,7 +213,12 @@ class MicroBatchLog(StreamingQueryListener):
 
     def onQueryProgress(self, event: Any) -> None:
         progress = progress_dict(event.progress)
-        self.last_batch_id = progress["batchId"]
+        try:
+            self.log_batch(progress)
+        finally:  # only now: `wait_for` must not return while the batch's summary is still being written
+            self.last_batch_id = progress["batchId"]
+
+    def log_batch(self, progress: dict[str, Any]) -> None:
         if progress["numInputRows"] == 0:
             return
         now = self.counters.snapshot()
@@ -288,7 +300,7 @@ def run_stream(
         query.awaitTermination()
         progress.check()
         recent = [progress_dict(p) for p in query.recentProgress]
-        listener.wait_for(max((p["batchId"] for p in recent), default=-1))
+        listener.wait_for(last_batch_with_rows(recent))
     finally:
         spark.streams.removeListener(listener)
     # The listener saw every batch of a long stream (the query keeps only its last 100); a batch whose

@@ -185,7 +185,9 @@ def label_counts(
     counted = df.select(
         counts_udf(*fields(predictions, predicted_label, has_index), *index, *fields(gold, gold_label)).alias("c")
     )
-    exploded = counted.select(F.explode("c").alias("c")).select("c.*")
+    # explode_outer, then the filter: for `explode` Spark infers a filter on the array's size and pushes it
+    # below the UDFs, copying them, so `predictions` made by `ner_udf` would run the model twice.
+    exploded = counted.select(F.explode_outer("c").alias("c")).select("c.*").where(F.col("label").isNotNull())
     return exploded.groupBy("label").agg(
         F.sum("predicted").alias("predicted"),
         F.sum("gold").alias("gold"),
