@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -106,7 +107,6 @@ def test_waiting_for_a_batch_waits_until_its_summary_is_written(spark):
     """The run's last summary is written after `wait_for`: returning while the listener still wrote the
     batch's summary let two threads write one file (a reader once saw half of each)."""
     import threading
-    from types import SimpleNamespace
 
     written = []
 
@@ -119,6 +119,20 @@ def test_waiting_for_a_batch_waits_until_its_summary_is_written(spark):
     threading.Thread(target=log.onQueryProgress, args=(SimpleNamespace(progress=progress),)).start()
     log.wait_for(0)
     assert written == [0]
+
+
+def test_the_summary_is_replaced_whole_and_readable_as_before(tmp_path):
+    """Rewritten after each micro-batch, the summary is swapped in whole (no half-written file for a reader,
+    no part files left), with the permissions any file gets here (not a temporary file's 0600)."""
+    from sparkner.jobs.run import write_latest_summary
+
+    path = tmp_path / "out" / "_sparkner_summary.json"
+    for rows in (1, 2):
+        write_latest_summary(SimpleNamespace(to_json=lambda rows=rows: json.dumps({"rows": rows})), str(path))
+    assert json.loads(path.read_text()) == {"rows": 2} and os.listdir(path.parent) == [path.name]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_table_sink_writes_each_batch_once_even_when_a_batch_is_rerun(spark, tmp_path, batch_reference):

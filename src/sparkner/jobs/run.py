@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -326,9 +326,13 @@ def write_latest_summary(summary: RunSummary, path: str) -> None:
     replaced whole: whoever reads it meanwhile sees the previous summary or this one, never a mix."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=f".{target.name}.", delete=False) as part:
-        part.write(summary.to_json() + "\n")
-    os.replace(part.name, target)
+    # A name of this thread's own, created as any file is (the umask's permissions, unlike mkstemp's 0600).
+    part = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        part.write_text(summary.to_json() + "\n")
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def write_examples_table(summary: RunSummary) -> str:
