@@ -170,11 +170,16 @@ def progress_dict(progress: Any) -> dict[str, Any]:
     return progress if isinstance(progress, dict) else json.loads(progress.json)
 
 
+def read_rows(progress: dict[str, Any]) -> bool:
+    """Whether a micro-batch read anything: the summary lists only those."""
+    return progress["numInputRows"] > 0
+
+
 def last_batch_with_rows(recent: list[dict[str, Any]]) -> int:
     """The id of the last micro-batch that read rows (-1 for none): the one whose listener event the summary
     waits for. A batch that read nothing is left out: Spark reports it in `recentProgress` but may never
     send its event (a run with nothing new would wait out the whole timeout), and the summary skips it."""
-    return max((p["batchId"] for p in recent if p["numInputRows"] > 0), default=-1)
+    return max((p["batchId"] for p in recent if read_rows(p)), default=-1)
 
 
 def micro_batch(progress: dict[str, Any], done: CountsSoFar | None, exploded: bool) -> dict[str, Any]:
@@ -219,7 +224,7 @@ class MicroBatchLog(StreamingQueryListener):
             self.last_batch_id = progress["batchId"]
 
     def log_batch(self, progress: dict[str, Any]) -> None:
-        if progress["numInputRows"] == 0:
+        if not read_rows(progress):
             return
         now = self.counters.snapshot()
         done, self.seen = now.since(self.seen), now
@@ -307,7 +312,7 @@ def run_stream(
     # event was still on its way after the wait comes from the query's own record.
     logged = {batch["batch_id"] for batch in summary.micro_batches or []}
     for entry in recent:
-        if entry["numInputRows"] > 0 and entry["batchId"] not in logged:
+        if read_rows(entry) and entry["batchId"] not in logged:
             summary.add_micro_batch(micro_batch(entry, None, config.explode))
     summary.count_stream(counters.snapshot(), config.explode)
     # A stream's processing time is its micro-batches' (not the waits between triggers).
