@@ -168,6 +168,24 @@ def test_out_of_memory_halves_the_batch_and_keeps_every_result(tiny_models, capl
         assert_same_entities(mine, theirs, f"text {i}")
 
 
+def test_nan_scores_are_warned_about_once_with_the_way_out(tiny_models, tmp_path, caplog):
+    """A model that computes NaN (an overflow in half precision, or broken weights) has meaningless
+    labels: the worker says so, once, instead of leaving it to be found in the results."""
+    from transformers import AutoModelForTokenClassification
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_models["bert-cased"], broken)
+    model = AutoModelForTokenClassification.from_pretrained(broken)
+    model.classifier.bias.data[0] = float("nan")
+    model.save_pretrained(broken)
+    classifier = TokenClassifier(str(broken), **EXACT)
+    with caplog.at_level("WARNING", logger="sparkner"):
+        classifier(ALL_TEXTS[:3])
+        classifier(ALL_TEXTS[3:6])
+    [warning] = [r.getMessage() for r in caplog.records if "NaN" in r.getMessage()]
+    assert "gave NaN scores for 69 of 69 tokens" in warning and "try runtime='torch', dtype='float32'" in warning
+
+
 def test_out_of_memory_on_a_single_window_is_raised(tiny_models):
     classifier = TokenClassifier(tiny_models["bert-cased"])
     classifier.engine.predictor.model = RunsOutOfMemory(classifier.engine.predictor.model, limit=1)

@@ -60,6 +60,7 @@ class TransformersEngine(Engine):
         self.device_name = "cpu"  # settled with `choice`
         self._predictor: Predictor | None = None
         self._loaded: Any = None  # the cached model the predictor was built for
+        self._warned_nan = False
 
     def load(self) -> Predictor:
         """The model on its device, loaded on first use (once per worker process).
@@ -169,7 +170,24 @@ class TransformersEngine(Engine):
 
     def forward(self, prepared: Prepared) -> np.ndarray:
         """Each window token's label probabilities: the model, batched by length, then the softmax."""
-        return self.load().probabilities(prepared.windows, len(self.info.labels))
+        probs = self.load().probabilities(prepared.windows, len(self.info.labels))
+        if not self._warned_nan and np.isnan(probs).any():
+            self._warn_nan(int(np.isnan(probs).any(axis=1).sum()), len(probs))
+        return probs
+
+    def _warn_nan(self, tokens: int, of: int) -> None:
+        """NaN logits (an overflow in half precision, broken weights) give a NaN score and a
+        meaningless label: said once per worker, with the way out, rather than left in the results."""
+        self._warned_nan = True
+        logger.warning(
+            "sparkner: %s gave NaN scores for %d of %d tokens, whose labels are therefore meaningless; it "
+            "runs %s. NaN comes from an overflow in a lower precision (try runtime='torch', dtype='float32') "
+            "or from NaN in the weights",
+            self.settings.model,
+            tokens,
+            of,
+            self.runs_on(),
+        )
 
     def postprocess(self, prepared: Prepared, probs: np.ndarray) -> list[TextResult]:
         """Probabilities into each text's entities: windows stitched (or each aggregated and the

@@ -5,7 +5,10 @@ PyTorch module, inputs of any batch size and length) once per machine: the conve
 kept in the disk cache (`disk_cache`), keyed by the model's files and OpenVINO's version, and the
 other workers of the machine, and later runs, read it instead of loading the PyTorch model. The
 precision is a compile-time hint (`INFERENCE_PRECISION_HINT`), so one converted model (its weights
-in float32) serves both; OpenVINO's own cache of compiled models sits beside it.
+in float32) serves both; OpenVINO's own cache of compiled models sits beside it, one folder per
+precision: OpenVINO names its compiled entries without the hint, so a shared folder hands a
+bfloat16 worker what a float32 one compiled, which on some graphs computes NaN (transformers 4.57's
+BERT and RoBERTa exports, OpenVINO 2026.4).
 
 The hint is always given: left out, OpenVINO computes in bfloat16 on CPUs that have it, and
 `dtype="float32"` would quietly not be float32.
@@ -130,6 +133,6 @@ def compile_for_cpu(folder: Path, dtype: str | None, threads: int) -> Any:
         "NUM_STREAMS": 1,
         "PERFORMANCE_HINT": "LATENCY",
         "ENABLE_CPU_PINNING": False,
-        "CACHE_DIR": str(folder / "compiled"),
+        "CACHE_DIR": str(folder / "compiled" / PRECISION_HINTS[dtype]),
     }
     return core.compile_model(str(folder / MODEL_FILE), "CPU", config)
