@@ -49,7 +49,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
         SparkSession.builder.master("local[2]")
         .appName("sparkner-tests")
         .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "3")
         # Tiny frames: adaptive re-planning and generated code cost more than they save (about a
         # tenth of each test's Spark time); the results are the same either way.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -183,7 +184,8 @@ def test_nan_scores_are_warned_about_once_with_the_way_out(tiny_models, tmp_path
         classifier(ALL_TEXTS[:3])
         classifier(ALL_TEXTS[3:6])
     [warning] = [r.getMessage() for r in caplog.records if "NaN" in r.getMessage()]
-    assert "gave NaN scores for 69 of 69 tokens" in warning and "try runtime='torch', dtype='float32'" in warning
+    assert re.search(r"gave NaN scores for (\d+) of \1 tokens", warning), warning
+    assert "try runtime='torch', dtype='float32'" in warning
 
 
 def test_out_of_memory_on_a_single_window_is_raised(tiny_models):

@@ -179,6 +179,7 @@ def test_int8_quantizes_the_linear_layers_on_the_cpu(tiny_models):
     assert all(0 <= e["start"] < e["end"] for found in results for e in found)
 
 
+@pytest.mark.processes
 def test_token_classifier_runs_without_pyspark(tiny_models):
     """A GPU box or a plain Python service may have no Spark: only the Spark glue needs pyspark."""
     import subprocess
