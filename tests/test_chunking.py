@@ -4,6 +4,7 @@ masks, token type ids), on every tokenizer family and the real tokenizers."""
 
 from __future__ import annotations
 
+import json
 from itertools import chain
 
 import numpy as np
@@ -88,6 +89,20 @@ def test_any_text(real_engines, texts):
         assert_same_windows(
             ours, windows_from_transformers(engine.tokenizer, engine.info, texts, engine.stride), family
         )
+
+
+def test_the_parts_of_the_tokenizer_read_are_its_jsons(tiny_models, real_engines):
+    """`backend_spec` reads the tokenizer part by part (not its whole JSON, vocabulary and all): the
+    same normalizer, pre-tokenizer, post-processor and model fields as the JSON, for every family."""
+    engines = {family: TokenClassifier(str(path)).engine for family, path in tiny_models.items()}
+    for family, engine in {**engines, **real_engines[0]}.items():
+        backend = engine.tokenizer.backend_tokenizer
+        whole, parts = json.loads(backend.to_str()), windowing.backend_spec(backend)
+        for name in ("normalizer", "pre_tokenizer", "post_processor"):
+            assert parts[name] == whole[name], (family, name)
+        assert parts["model"] == {
+            key: whole["model"].get(key) for key in ("type", "continuing_subword_prefix", "unk_token")
+        }, family
 
 
 def test_the_shared_tokenizer_is_left_as_it_was(tiny_models):
