@@ -157,13 +157,14 @@ def test_bfloat16_after_float32_computes_in_bfloat16(tiny_models, tmp_path):
     """A machine's workers share the compiled models: one that ran `dtype="float32"` (the exact switch)
     must not hand what it compiled to the next one's bfloat16 (OpenVINO's cache ignores the precision;
     on transformers 4.57's BERT graph that gave NaN scores and labels all "O")."""
-    model = tiny_models["bert-cased"]
-    WORKER_CACHE.clear()
-    alone = _tokens(model, SHORT_TEXTS, runtime="openvino", dtype="bfloat16", model_cache_dir=str(tmp_path / "alone"))
-    for dtype in ("float32", "bfloat16"):
-        WORKER_CACHE.clear()
-        after = _tokens(model, SHORT_TEXTS, runtime="openvino", dtype=dtype, model_cache_dir=str(tmp_path / "shared"))
-    assert after == alone
+
+    def tokens(dtype: str, cache: str) -> list:
+        WORKER_CACHE.clear()  # each run loads and compiles, as a new worker would
+        return _tokens(tiny_models["bert-cased"], SHORT_TEXTS, runtime="openvino", dtype=dtype, model_cache_dir=cache)
+
+    alone = tokens("bfloat16", str(tmp_path / "alone"))
+    tokens("float32", str(tmp_path / "shared"))
+    assert tokens("bfloat16", str(tmp_path / "shared")) == alone
 
 
 def test_empty_and_hostile_texts_with_the_defaults(tiny_models):
